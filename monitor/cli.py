@@ -1,0 +1,231 @@
+"""The `monitor` command. Each sub-command is a thin layer over the modules that do the work.
+
+Exit status: 0 success, 1 the command ran but found a problem it reports (a bad input line,
+a failed delivery), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TextIO
+
+import structlog
+
+from monitor import __version__
+from monitor.config import Config, ConfigError, load_config, resolve_config_path
+from monitor.log import configure_logging
+
+log = structlog.get_logger(__name__)
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Monitor Arabic news feeds for Kuwait's strategic dialogues with the US and the UK.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $MONITOR_CONFIG, else ./config/monitor.toml, else /etc/monitor/monitor.toml)",
+    )
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override [monitor] log_level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="run the daemon in the foreground (systemd-friendly)").set_defaults(func=cmd_run)
+
+    poll = commands.add_parser("poll", help="one polling pass over all (or the named) feeds, then exit")
+    poll.add_argument("--feed", action="append", metavar="ID", help="poll only this feed (repeatable)")
+    poll.set_defaults(func=cmd_poll)
+
+    db = commands.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply the migrations up to the latest revision").set_defaults(func=cmd_db_upgrade)
+
+    config = commands.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
+    config.add_parser("check", help="validate and print the effective config (secrets masked)").set_defaults(
+        func=cmd_config_check
+    )
+
+    feeds = commands.add_parser("feeds", help="feeds").add_subparsers(dest="feeds_command", required=True)
+    feeds_list = feeds.add_parser("list", help="each feed's health")
+    feeds_list.add_argument("--json", action="store_true", help="one JSON object per feed")
+    feeds_list.set_defaults(func=cmd_feeds_list)
+
+    classify = commands.add_parser("classify", help="classify JSON Lines articles (stdin or FILE)")
+    classify.add_argument("file", nargs="?", default="-", metavar="FILE|-")
+    classify.set_defaults(func=cmd_classify)
+
+    commands.add_parser("reclassify", help="apply changed rules to stored articles").set_defaults(func=cmd_reclassify)
+
+    cluster = commands.add_parser("cluster", help="deduplicate and cluster JSON Lines articles (stdin or FILE)")
+    cluster.add_argument("file", nargs="?", default="-", metavar="FILE|-")
+    cluster.set_defaults(func=cmd_cluster)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level or "info")
+    path = resolve_config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        sys.stderr.write(f"monitor: config error: {exc}\n")
+        return EXIT_CONFIG
+    if not args.log_level:
+        configure_logging(config.monitor.log_level)
+    try:
+        return int(args.func(config, args) or 0)
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import Daemon
+
+    return asyncio.run(Daemon(config.source, config).run())
+
+
+def cmd_poll(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+    from monitor.poll import Poller, summarise
+
+    known = {feed.id for feed in config.feeds}
+    for feed_id in args.feed or []:
+        if feed_id not in known:
+            sys.stderr.write(f"monitor: unknown feed {feed_id!r} (see `monitor feeds list`)\n")
+            return EXIT_CONFIG
+    store = open_store(config)
+    only = args.feed or [feed.id for feed in config.feeds if feed.enabled]
+
+    async def one_pass() -> list:
+        async with Poller(config, store) as poller:
+            return await poller.poll_due(only=only)
+
+    reports = asyncio.run(one_pass())
+    out = sys.stdout
+    out.write(f"{'FEED':<24} {'STATUS':<13} {'HTTP':>4} {'ENTRIES':>7} {'NEW':>5} {'FLAGGED':>7} {'TIME':>7}  ERROR\n")
+    for report in sorted(reports, key=lambda r: r.feed_id):
+        out.write(
+            f"{report.feed_id:<24} {report.status:<13} {report.http_status or '-':>4} {report.entries:>7} "
+            f"{report.new_articles:>5} {report.flagged:>7} {report.seconds:>6.2f}s  {report.error or ''}\n"
+        )
+    totals = summarise(reports)
+    out.write(
+        f"{totals['feeds']} feeds polled, {totals['failed']} failed, {totals['new']} new articles, "
+        f"{totals['flagged']} flagged\n"
+    )
+    return EXIT_OK
+
+
+def cmd_db_upgrade(config: Config, args: argparse.Namespace) -> int:
+    from monitor.store import current_revision, make_engine, upgrade
+
+    engine = make_engine(config.database_url)
+    upgrade(engine)
+    sys.stdout.write(f"database at revision {current_revision(engine)}\n")
+    return EXIT_OK
+
+
+def cmd_config_check(config: Config, args: argparse.Namespace) -> int:
+    sys.stdout.write(f"# {config.source}: valid\n")
+    sys.stdout.write(json.dumps(config.effective(), ensure_ascii=False, indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_feeds_list(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+
+    store = open_store(config)
+    rows = store.feed_health()
+    out = sys.stdout
+    if args.json:
+        for row in rows:
+            out.write(json.dumps(_health_json(row), ensure_ascii=False) + "\n")
+        return EXIT_OK
+    out.write(
+        f"{'FEED':<24} {'ON':<3} {'LAST SUCCESS':<20} {'STATUS':<13} {'FAILS':>5} {'NEXT POLL':<20} "
+        f"{'ETAG':<4} {'LM':<3} {'ARTICLES':>8}  LAST ERROR\n"
+    )
+    for row in rows:
+        out.write(
+            f"{row.id:<24} {'yes' if row.enabled else 'no':<3} {_when(row.last_success_at):<20} "
+            f"{(row.last_status or 'never'):<13} {row.consecutive_failures:>5} {_when(row.next_poll_at):<20} "
+            f"{'yes' if row.has_etag else 'no':<4} {'yes' if row.has_last_modified else 'no':<3} "
+            f"{row.article_count:>8}  {row.last_error or ''}\n"
+        )
+    return EXIT_OK
+
+
+def cmd_classify(config: Config, args: argparse.Namespace) -> int:
+    from monitor.rules import classify_lines
+
+    return _run_jsonl(args.file, lambda lines: classify_lines(lines, config.rules))
+
+
+def cmd_cluster(config: Config, args: argparse.Namespace) -> int:
+    from monitor.dedup import cluster_lines
+
+    return _run_jsonl(args.file, lambda lines: cluster_lines(lines, config.dedup, rules=config.rules))
+
+
+def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+
+    store = open_store(config)
+    changed = store.reclassify(config.rules)
+    sys.stdout.write(f"{changed} articles changed decision\n")
+    return EXIT_OK
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _run_jsonl(file: str, process: Callable[[Iterator[str]], Iterator[tuple[str | None, str | None]]]) -> int:
+    """Stream JSON Lines through `process`, one output line per input line, errors to stderr."""
+    status = EXIT_OK
+    with _open_input(file) as handle:
+        for out_line, err_line in process(iter(handle)):
+            if out_line is not None:
+                sys.stdout.write(out_line + "\n")
+            if err_line is not None:
+                sys.stderr.write(err_line + "\n")
+                status = EXIT_PROBLEM
+    sys.stdout.flush()
+    return status
+
+
+@contextmanager
+def _open_input(file: str) -> Iterator[TextIO | IO[str]]:
+    if file == "-":
+        yield sys.stdin
+        return
+    with Path(file).open(encoding="utf-8") as handle:
+        yield handle
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "never"
+
+
+def _health_json(row: object) -> dict[str, object]:
+    data = dict(vars(row))
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = value.isoformat()
+    return data

@@ -1,0 +1,363 @@
+"""Configuration: read the TOML file once at start-up and validate it into typed objects.
+
+Nothing else in the package reads TOML or the environment for settings; every other module
+receives the objects defined (or composed) here. Errors name the file, the key path and the
+problem, because the person reading them is editing that file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.dedup import DedupConfig
+from monitor.delivery import AlertConfig, Channel, DigestConfig, resolve_secrets
+from monitor.rules import RuleSet, RulesError, WatchConfig, compile_rules
+
+DEFAULT_LOCATIONS = (Path("config/monitor.toml"), Path("/etc/monitor/monitor.toml"))
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """A configuration problem, reported as `file: key: problem` and exit status 2."""
+
+    def __init__(self, file: Path | str, key: str, problem: str):
+        super().__init__(f"{file}: {key}: {problem}" if key else f"{file}: {problem}")
+        self.file = str(file)
+        self.key = key
+        self.problem = problem
+
+
+def parse_duration(value: str | int | float | timedelta) -> timedelta:
+    """Accept "90s", "15m", "2h", "1d" (and bare numbers as seconds) as users write them."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as \"90s\", \"15m\" or \"2h\"")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"invalid duration {value!r}: use a number and a unit, e.g. \"90s\", \"15m\", \"2h\"")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit in ("d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MonitorSection(_Section):
+    timezone: str = "Asia/Kuwait"
+    state_dir: str = "state"
+    log_level: str = "info"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as \"Asia/Kuwait\")") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+
+class DatabaseSection(_Section):
+    url: str = "sqlite:///monitor.db"
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0]
+        if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+
+class PollingSection(_Section):
+    interval: Duration = timedelta(minutes=15)
+    concurrency: int = Field(16, ge=1, le=512)
+    per_host: int = Field(2, ge=1, le=64)
+    timeout: Duration = timedelta(seconds=20)
+    max_bytes: int = Field(10_000_000, ge=10_000)
+    user_agent: str = "dialogue-monitor/0.1"
+    max_backoff: Duration = timedelta(hours=6)
+    parse_workers: int = Field(0, ge=0, le=64, description="0: one per CPU core")
+
+
+_FEED_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class FeedConfig(_Section):
+    id: str
+    url: str
+    name: str = ""
+    interval: Duration | None = None
+    enabled: bool = True
+    language: str = "ar"
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _FEED_ID.match(value):
+            raise ValueError("feed ids are lower-case letters, digits, '.', '_' or '-' (at most 64)")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
+class _RawConfig(_Section):
+    """The TOML document as written (before cross-checks and secret resolution)."""
+
+    monitor: MonitorSection = MonitorSection()
+    database: DatabaseSection = DatabaseSection()
+    polling: PollingSection = PollingSection()
+    feeds: list[FeedConfig] = []
+    terms: dict[str, list[str]] = {}
+    watches: list[WatchConfig] = []
+    topics: dict[str, list[str]] = {}
+    dedup: DedupConfig = DedupConfig()
+    channels: list[Channel] = []
+    digests: list[DigestConfig] = []
+    alerts: list[AlertConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_feed_ids(self) -> _RawConfig:
+        seen: set[str] = set()
+        for feed in self.feeds:
+            if feed.id in seen:
+                raise ValueError(f"duplicate feed id {feed.id!r}")
+            seen.add(feed.id)
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated, effective configuration the rest of the program runs on."""
+
+    source: Path
+    raw: _RawConfig
+    state_dir: Path
+    database_url: str
+    rules: RuleSet
+    secrets: Mapping[str, str]
+
+    @property
+    def monitor(self) -> MonitorSection:
+        return self.raw.monitor
+
+    @property
+    def polling(self) -> PollingSection:
+        return self.raw.polling
+
+    @property
+    def feeds(self) -> list[FeedConfig]:
+        return self.raw.feeds
+
+    @property
+    def dedup(self) -> DedupConfig:
+        return self.raw.dedup
+
+    @property
+    def channels(self) -> list[Channel]:
+        return self.raw.channels
+
+    @property
+    def digests(self) -> list[DigestConfig]:
+        return self.raw.digests
+
+    @property
+    def alerts(self) -> list[AlertConfig]:
+        return self.raw.alerts
+
+    @property
+    def watches(self) -> list[WatchConfig]:
+        return self.raw.watches
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.monitor.timezone)
+
+    def feed(self, feed_id: str) -> FeedConfig:
+        for feed in self.feeds:
+            if feed.id == feed_id:
+                return feed
+        raise KeyError(feed_id)
+
+    def effective(self) -> dict[str, Any]:
+        """The configuration as it is in force, with secrets masked, for `config check`."""
+        data = self.raw.model_dump(mode="json", by_alias=True, exclude_none=True)
+        data["monitor"]["state_dir"] = str(self.state_dir)
+        data["database"]["url"] = mask_url_password(self.database_url)
+        data["secrets"] = {name: "********" for name in sorted(self.secrets)}
+        return data
+
+
+def mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """--config, else $MONITOR_CONFIG, else ./config/monitor.toml, else /etc/monitor/monitor.toml."""
+    if cli_path:
+        return Path(cli_path)
+    if environ.get("MONITOR_CONFIG"):
+        return Path(environ["MONITOR_CONFIG"])
+    for candidate in DEFAULT_LOCATIONS:
+        if candidate.exists():
+            return candidate
+    return DEFAULT_LOCATIONS[0]
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """Read, validate and resolve the config at `path`; raise ConfigError on any problem."""
+    document = _read_toml(path)
+    try:
+        raw = _RawConfig.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(path, _key_path(error["loc"]), _problem(error)) from None
+    try:
+        rules = compile_rules(raw.terms, raw.watches, raw.topics)
+    except RulesError as exc:
+        raise ConfigError(path, exc.key_path, str(exc.args[0] if exc.args else exc)) from None
+    _check_references(path, raw)
+    try:
+        secrets = resolve_secrets(raw.channels, environ)
+    except ValueError as exc:
+        key, _, problem = str(exc).partition(": ")
+        raise ConfigError(path, key, problem or str(exc)) from None
+    state_dir = Path(environ.get("MONITOR_STATE_DIR") or environ.get("STATE_DIRECTORY") or raw.monitor.state_dir)
+    database_url = environ.get("MONITOR_DATABASE_URL") or raw.database.url
+    return Config(
+        source=path,
+        raw=raw,
+        state_dir=state_dir.absolute(),
+        database_url=resolve_sqlite_path(database_url, state_dir.absolute()),
+        rules=rules,
+        secrets=secrets,
+    )
+
+
+def resolve_sqlite_path(url: str, state_dir: Path) -> str:
+    """Relative SQLite paths live in the state directory, wherever the daemon was started."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+        return url
+    path = Path(url[len(prefix):])
+    if path.is_absolute():
+        return url
+    return prefix + str(state_dir / path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(path, "", "config file not found (use --config or $MONITOR_CONFIG)") from None
+    except PermissionError:
+        raise ConfigError(path, "", "config file is not readable by this user") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+
+
+def _check_references(path: Path, raw: _RawConfig) -> None:
+    """Digests and alerts may only name watches and channels that exist."""
+    watch_ids = {watch.id for watch in raw.watches}
+    channel_ids = [channel.id for channel in raw.channels]
+    if len(set(channel_ids)) != len(channel_ids):
+        raise ConfigError(path, "channels", "duplicate channel id")
+    for section, items in (("digests", raw.digests), ("alerts", raw.alerts)):
+        ids = [item.id for item in items]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(path, section, f"duplicate {section[:-1]} id")
+        for index, item in enumerate(items):
+            for pos, watch in enumerate(item.watches):
+                if watch not in watch_ids:
+                    raise ConfigError(path, f"{section}[{index}].watches[{pos}]", f"unknown watch {watch!r}")
+            for pos, channel in enumerate(item.channels):
+                if channel not in channel_ids:
+                    raise ConfigError(path, f"{section}[{index}].channels[{pos}]", f"unknown channel {channel!r}")
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif str(part) in ("email", "webhook", "function-after", "function-before") or str(part).startswith("function-"):
+            continue  # pydantic's tags for union members and validators are not user keys
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    if error.get("type") == "extra_forbidden":
+        return "unknown key (check the spelling against the documented keys)"
+    if error.get("type") == "missing":
+        return "required key is missing"
+    if "input" in error and error.get("type") not in ("model_type",) and not isinstance(error["input"], (dict, list)):
+        return f"{message} (got {error['input']!r})"
+    return message

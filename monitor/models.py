@@ -1,0 +1,119 @@
+"""Database tables. The schema is created only by the Alembic migrations in `alembic/`;
+these models describe it for queries and must stay in step with the latest revision."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, SmallInteger, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both engines (SQLite drops the zone, PostgreSQL keeps it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Feed(SQLModel, table=True):
+    """A configured feed with its HTTP cache state and health; the schedule lives here."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    configured_url: str = Field(sa_column=Column(Text, nullable=False))
+    name: str = ""
+    language: str | None = None
+    enabled: bool = True
+    interval_seconds: int = 900
+    etag: str | None = Field(default=None, sa_column=Column(Text))
+    last_modified: str | None = Field(default=None, sa_column=Column(Text))
+    last_body_hash: str | None = None
+    last_status: str | None = None
+    last_http_status: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_polled_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_success_at: datetime | None = Field(default=None, sa_column=_ts())
+    consecutive_failures: int = 0
+    next_poll_at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    lease_owner: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    article_count: int = 0
+
+
+class Story(SQLModel, table=True):
+    """One real-world event: a headline article and every article reporting it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=64)
+    watch: str | None = Field(default=None, index=True)
+    round: int | None = None
+    headline_article_id: int | None = None
+    first_seen_at: datetime = Field(sa_column=_ts(nullable=False))
+    flagged_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
+    score: float = 0.0
+
+
+class Article(SQLModel, table=True):
+    """An entry seen in a feed, with its relevance decision and its dedup links."""
+
+    __table_args__ = (
+        UniqueConstraint("feed_id", "guid", name="uq_article_feed_guid"),
+        Index("ix_article_published", "published_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: str = Field(foreign_key="feed.id", index=True, max_length=64)
+    guid: str = Field(sa_column=Column(Text, nullable=False))
+    link: str | None = Field(default=None, sa_column=Column(Text))
+    canonical_url: str | None = Field(default=None, sa_column=Column(Text, unique=True))
+    fingerprint: str = Field(index=True, max_length=64)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    author: str | None = None
+    language: str | None = None
+    published_at: datetime = Field(sa_column=_ts(nullable=False))
+    published_is_fallback: bool = False
+    first_seen_at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    flagged: bool = Field(default=False, index=True)
+    watch: str | None = None
+    score: float = 0.0
+    round: int | None = None
+    decision: str = Field(sa_column=Column(Text, nullable=False))
+    rules_fingerprint: str = Field(max_length=64)
+    features: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    duplicate_of: int | None = Field(default=None, foreign_key="article.id")
+    story_id: int | None = Field(default=None, foreign_key="story.id", index=True)
+
+
+class ArticleBand(SQLModel, table=True):
+    """LSH band hashes: the near-duplicate candidate look-up is an indexed SQL query, so it
+    costs the same with 10k or 1M stored articles and is shared by several daemons."""
+
+    __tablename__ = "article_band"
+    __table_args__ = (Index("ix_article_band_lookup", "band", "hash"),)
+
+    article_id: int = Field(foreign_key="article.id", primary_key=True)
+    band: int = Field(sa_column=Column(SmallInteger, primary_key=True))
+    hash: int = Field(sa_column=Column(BigInteger, nullable=False))

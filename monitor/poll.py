@@ -1,0 +1,283 @@
+"""One polling pass: fetch → parse → normalise → classify → dedup → store, for each due feed.
+
+Fetching is I/O-bound and runs concurrently on one event loop; parsing, classification and
+dedup features are CPU-bound and run in a process pool (feedparser is the cold-path
+bottleneck); the database writes are serialised through one thread so SQLite never sees two
+writers from this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from multiprocessing import get_context
+
+import structlog
+
+from monitor import dedup
+from monitor.config import Config
+from monitor.dedup import ArticleFeatures, DedupConfig
+from monitor.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
+from monitor.models import utcnow
+from monitor.parse import ParsedEntry, parse_feed
+from monitor.rules import Decision, RuleSet
+from monitor.store import DueFeed, Store, StoredPoll
+
+log = structlog.get_logger(__name__)
+
+LEASE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A parsed entry not yet stored for its feed, with what classify and dedup made of it."""
+
+    entry: ParsedEntry
+    decision: Decision
+    features: ArticleFeatures
+
+
+@dataclass(frozen=True)
+class ProcessedFeed:
+    candidates: tuple[Candidate, ...]
+    entries: int
+    warnings: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """Everything the store needs to commit one feed's poll in one transaction."""
+
+    feed: DueFeed
+    outcome: FetchOutcome
+    candidates: tuple[Candidate, ...]
+    error: str | None
+    fetched_at: datetime
+    next_poll_at: datetime
+    rules_fingerprint: str
+    dedup_config: DedupConfig
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    """The per-feed line `monitor poll` prints."""
+
+    feed_id: str
+    status: str
+    http_status: int | None
+    entries: int
+    new_articles: int
+    flagged: int
+    near_duplicates: int
+    error: str | None
+    seconds: float
+
+
+# -- the CPU-bound part, run in worker processes -------------------------------------------
+
+_worker_rules: RuleSet | None = None
+_worker_dedup: DedupConfig | None = None
+
+
+def init_worker(rules: RuleSet, dedup_config: DedupConfig) -> None:
+    global _worker_rules, _worker_dedup
+    _worker_rules, _worker_dedup = rules, dedup_config
+
+
+def process_feed_body(
+    body: bytes,
+    headers: dict[str, str],
+    base_url: str,
+    fetched_at: datetime,
+    language: str | None,
+    known_guids: frozenset[str],
+) -> ProcessedFeed:
+    """Parse a feed body and prepare its unseen entries; entries already stored cost no
+    classification (a warm feed with new bytes usually carries one or two new items)."""
+    assert _worker_rules is not None and _worker_dedup is not None, "init_worker() was not called"
+    parsed = parse_feed(body, headers, base_url=base_url, fetched_at=fetched_at, default_language=language)
+    if parsed.error is not None:
+        return ProcessedFeed(candidates=(), entries=0, warnings=parsed.warnings, error=parsed.error)
+    candidates = []
+    seen: set[str] = set()
+    for entry in parsed.entries:
+        if entry.guid in known_guids or entry.guid in seen:
+            continue
+        seen.add(entry.guid)
+        candidates.append(prepare_entry(entry, _worker_rules, _worker_dedup))
+    return ProcessedFeed(
+        candidates=tuple(candidates), entries=len(parsed.entries), warnings=parsed.warnings, error=None
+    )
+
+
+def prepare_entry(entry: ParsedEntry, rules: RuleSet, dedup_config: DedupConfig) -> Candidate:
+    decision = rules.classify(entry.title, entry.summary)
+    features = dedup.compute_features(
+        entry.title,
+        entry.summary,
+        entry.link,
+        entry.published,
+        watch=decision.watch if decision.flagged else None,
+        round=decision.round,
+        config=dedup_config,
+    )
+    return Candidate(entry=entry, decision=decision, features=features)
+
+
+# -- orchestration -------------------------------------------------------------------------
+
+
+@dataclass
+class Poller:
+    """Polls due feeds. Used by `monitor poll` for one pass and by the daemon on a schedule."""
+
+    config: Config
+    store: Store
+    owner: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def __aenter__(self) -> Poller:
+        polling = self.config.polling
+        self._fetcher = Fetcher(
+            concurrency=polling.concurrency,
+            per_host=polling.per_host,
+            timeout=polling.timeout.total_seconds(),
+            max_bytes=polling.max_bytes,
+            user_agent=polling.user_agent,
+        )
+        await self._fetcher.__aenter__()
+        self._pool = self._make_pool()
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._fetcher.__aexit__(*exc_info)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._db.shutdown(wait=True)
+        self.store.release_leases(self.owner)
+
+    def _make_pool(self) -> Executor:
+        workers = self.config.polling.parse_workers or (os.cpu_count() or 1)
+        initargs = (self.config.rules, self.config.dedup)
+        if workers <= 1:
+            init_worker(*initargs)
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("forkserver"), initializer=init_worker, initargs=initargs
+        )
+
+    async def poll_due(self, only: Sequence[str] | None = None) -> list[FeedReport]:
+        """Claim the due (or the named) feeds and poll them all concurrently."""
+        loop = asyncio.get_running_loop()
+        due = await loop.run_in_executor(
+            self._db, lambda: self.store.claim_due_feeds(utcnow(), self.owner, LEASE, only=only)
+        )
+        if not due:
+            return []
+        return list(await asyncio.gather(*(self.poll_feed(feed) for feed in due)))
+
+    async def poll_feed(self, feed: DueFeed) -> FeedReport:
+        bound = log.bind(feed_id=feed.id)
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        fetched_at = utcnow()
+        request = FeedRequest(
+            feed_id=feed.id,
+            url=feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            last_body_hash=feed.last_body_hash,
+        )
+        outcome = await self._fetcher.fetch(request)
+        processed = await self._process(outcome, feed, fetched_at)
+        error = outcome.error or processed.error
+        result = PollResult(
+            feed=feed,
+            outcome=outcome,
+            candidates=processed.candidates,
+            error=error,
+            fetched_at=fetched_at,
+            next_poll_at=self._next_poll_at(feed, outcome, error, fetched_at),
+            rules_fingerprint=self.config.rules.fingerprint,
+            dedup_config=self.config.dedup,
+        )
+        stored: StoredPoll = await loop.run_in_executor(self._db, self.store.record_poll, result)
+        seconds = time.perf_counter() - started
+        for warning in processed.warnings:
+            bound.info("feed parsed with a warning", warning=warning)
+        if error:
+            bound.warning(
+                "feed poll failed",
+                error=error,
+                http_status=outcome.http_status,
+                failures=feed.consecutive_failures + 1,
+                next_poll_at=result.next_poll_at.isoformat(),
+            )
+        else:
+            bound.info(
+                "feed polled",
+                status=outcome.status,
+                entries=processed.entries,
+                new=stored.new,
+                flagged=stored.flagged,
+                seconds=round(seconds, 3),
+            )
+        return FeedReport(
+            feed_id=feed.id,
+            status="error" if error else outcome.status,
+            http_status=outcome.http_status,
+            entries=processed.entries,
+            new_articles=stored.new,
+            flagged=stored.flagged,
+            near_duplicates=stored.near_duplicates,
+            error=error,
+            seconds=seconds,
+        )
+
+    async def _process(self, outcome: FetchOutcome, feed: DueFeed, fetched_at: datetime) -> ProcessedFeed:
+        if outcome.status != "ok" or outcome.body is None:
+            return ProcessedFeed(candidates=(), entries=0, warnings=(), error=None)
+        loop = asyncio.get_running_loop()
+        known = await loop.run_in_executor(self._db, self.store.known_guids, feed.id)
+        return await loop.run_in_executor(
+            self._pool,
+            process_feed_body,
+            outcome.body,
+            outcome.headers,
+            outcome.final_url or feed.url,
+            fetched_at,
+            feed.language,
+            frozenset(known),
+        )
+
+    def _next_poll_at(self, feed: DueFeed, outcome: FetchOutcome, error: str | None, now: datetime) -> datetime:
+        """On success the feed's interval (with a little jitter so feeds do not bunch up);
+        after a failure exponential backoff, capped, so a broken feed is retried for ever."""
+        interval = float(feed.interval_seconds)
+        if error is None:
+            return now + timedelta(seconds=interval * self.rng.uniform(0.95, 1.05))
+        delay = backoff_delay(
+            consecutive_failures=feed.consecutive_failures + 1,
+            base_interval=min(interval, 60.0),
+            cap=self.config.polling.max_backoff.total_seconds(),
+            retry_after=outcome.retry_after,
+            rng=self.rng,
+        )
+        return now + timedelta(seconds=delay)
+
+
+def summarise(reports: Iterable[FeedReport]) -> dict[str, int]:
+    totals = {"feeds": 0, "failed": 0, "new": 0, "flagged": 0}
+    for report in reports:
+        totals["feeds"] += 1
+        totals["failed"] += report.status == "error"
+        totals["new"] += report.new_articles
+        totals["flagged"] += report.flagged
+    return totals

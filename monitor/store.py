@@ -1,0 +1,527 @@
+"""The database: engine set-up, migrations, and every read and write the daemon makes.
+
+The database is the source of truth. Each write here is idempotent (a unique key decides
+whether a row exists) and each feed's poll is committed in one transaction, so a crash leaves
+the database as it was before or after that feed, never in between.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+import uuid
+
+import structlog
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, event, func, or_, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, create_engine, select
+
+from monitor import dedup
+from monitor.models import Article, ArticleBand, Feed, Story, utcnow
+
+if TYPE_CHECKING:
+    from monitor.dedup import ArticleFeatures, DedupConfig
+    from monitor.poll import Candidate, PollResult
+    from monitor.rules import Decision, RuleSet
+
+log = structlog.get_logger(__name__)
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever driver the user's URL names (or omits)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed.render_as_string(hide_password=False)
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs to be safe under concurrent use."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API objects)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def alembic_config() -> AlembicConfig:
+    """Alembic settings built in code, so migrations run from an installed package too."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(resources.files("monitor.migrations")))
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the latest revision; a no-op when it is there already."""
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+    log.info("database upgraded", url=engine.url.render_as_string(hide_password=True))
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        try:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except Exception:  # noqa: BLE001 (no table yet means no revision)
+            return None
+
+
+@dataclass(frozen=True)
+class FeedHealth:
+    id: str
+    url: str
+    enabled: bool
+    last_success_at: datetime | None
+    last_status: str | None
+    last_http_status: int | None
+    last_error: str | None
+    consecutive_failures: int
+    next_poll_at: datetime
+    has_etag: bool
+    has_last_modified: bool
+    article_count: int
+
+
+@dataclass(frozen=True)
+class DueFeed:
+    """What a poll needs to know about a feed it has claimed."""
+
+    id: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    last_body_hash: str | None
+    interval_seconds: int
+    consecutive_failures: int
+    language: str | None
+
+
+class Store:
+    """All database access. Sessions are short and per operation (SQLModel's documented use)."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # -- feeds ---------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Sequence[FeedConfigLike], default_interval: timedelta, now: datetime) -> None:
+        """Make the feed table match the config: new feeds are due now, removed ones disabled.
+
+        A feed whose configured URL is unchanged keeps its stored URL, which may be the target
+        of a permanent redirect learned while polling.
+        """
+        configured = {feed.id: feed for feed in feeds}
+        with self.session() as session:
+            stored = {row.id: row for row in session.exec(select(Feed))}
+            for feed_id, feed in configured.items():
+                interval = int((feed.interval or default_interval).total_seconds())
+                row = stored.get(feed_id)
+                if row is None:
+                    session.add(
+                        Feed(
+                            id=feed_id,
+                            url=feed.url,
+                            configured_url=feed.url,
+                            name=feed.name,
+                            language=feed.language,
+                            enabled=feed.enabled,
+                            interval_seconds=interval,
+                            next_poll_at=now,
+                        )
+                    )
+                    continue
+                if row.configured_url != feed.url:
+                    row.url = feed.url
+                    row.configured_url = feed.url
+                    row.etag = row.last_modified = row.last_body_hash = None
+                    row.next_poll_at = now
+                row.name, row.language, row.enabled = feed.name, feed.language, feed.enabled
+                if row.interval_seconds != interval:
+                    row.interval_seconds = interval
+                    row.next_poll_at = min(row.next_poll_at, now + timedelta(seconds=interval))
+                session.add(row)
+            for feed_id, row in stored.items():
+                if feed_id not in configured and row.enabled:
+                    row.enabled = False
+                    session.add(row)
+            session.commit()
+
+    def claim_due_feeds(
+        self,
+        now: datetime,
+        owner: str,
+        lease: timedelta,
+        limit: int = 1000,
+        only: Iterable[str] | None = None,
+    ) -> list[DueFeed]:
+        """Lease the feeds that are due, so that no other poller takes them meanwhile.
+
+        On PostgreSQL the candidate rows are locked with SKIP LOCKED, so several daemons sharing
+        one database each get a disjoint set; on SQLite the write lock serialises claims.
+        With `only`, the named feeds are claimed whether due or not (`monitor poll --feed`).
+        """
+        with self.session() as session:
+            query = select(Feed.id).where(Feed.enabled.is_(True))  # type: ignore[attr-defined]
+            query = query.where(or_(Feed.lease_until.is_(None), Feed.lease_until < now))  # type: ignore[union-attr]
+            if only is not None:
+                query = query.where(Feed.id.in_(list(only)))  # type: ignore[attr-defined]
+            else:
+                query = query.where(Feed.next_poll_at <= now)
+            query = query.order_by(Feed.next_poll_at).limit(limit)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.exec(query))
+            if not ids:
+                return []
+            session.exec(
+                update(Feed)
+                .where(Feed.id.in_(ids))  # type: ignore[attr-defined]
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = session.exec(select(Feed).where(Feed.id.in_(ids))).all()  # type: ignore[attr-defined]
+            session.commit()
+            return [
+                DueFeed(
+                    id=row.id,
+                    url=row.url,
+                    etag=row.etag,
+                    last_modified=row.last_modified,
+                    last_body_hash=row.last_body_hash,
+                    interval_seconds=row.interval_seconds,
+                    consecutive_failures=row.consecutive_failures,
+                    language=row.language,
+                )
+                for row in sorted(rows, key=lambda r: ids.index(r.id))
+            ]
+
+    def release_leases(self, owner: str) -> None:
+        """Give back feeds this process claimed but did not finish (shutdown)."""
+        with self.session() as session:
+            session.exec(
+                update(Feed).where(Feed.lease_owner == owner).values(lease_owner=None, lease_until=None)
+            )
+            session.commit()
+
+    def next_due_at(self) -> datetime | None:
+        with self.session() as session:
+            return session.exec(select(func.min(Feed.next_poll_at)).where(Feed.enabled.is_(True))).one()  # type: ignore[attr-defined]
+
+    def known_guids(self, feed_id: str) -> set[str]:
+        with self.session() as session:
+            return set(session.exec(select(Article.guid).where(Article.feed_id == feed_id)))
+
+    def feed_health(self) -> list[FeedHealth]:
+        with self.session() as session:
+            rows = session.exec(select(Feed).order_by(Feed.id)).all()
+            return [
+                FeedHealth(
+                    id=row.id,
+                    url=row.url,
+                    enabled=row.enabled,
+                    last_success_at=row.last_success_at,
+                    last_status=row.last_status,
+                    last_http_status=row.last_http_status,
+                    last_error=row.last_error,
+                    consecutive_failures=row.consecutive_failures,
+                    next_poll_at=row.next_poll_at,
+                    has_etag=bool(row.etag),
+                    has_last_modified=bool(row.last_modified),
+                    article_count=row.article_count,
+                )
+                for row in rows
+            ]
+
+    def article_count(self) -> int:
+        with self.session() as session:
+            return session.exec(select(func.count()).select_from(Article)).one()
+
+
+    # -- polls -------------------------------------------------------------------------
+
+    def record_poll(self, result: PollResult) -> StoredPoll:
+        """Commit one feed's poll, its new articles and the feed's new state together."""
+        bound = log.bind(feed_id=result.feed.id)
+        with self.session() as session:
+            feed = session.get(Feed, result.feed.id)
+            if feed is None:
+                raise LookupError(f"feed {result.feed.id!r} is not in the database")
+            stored = StoredPoll()
+            dedup = SqlDedup(session, self.engine.dialect.name, result.dedup_config)
+            for candidate in result.candidates:
+                outcome = dedup.insert(feed.id, candidate, result.fetched_at, result.rules_fingerprint)
+                stored.add(outcome)
+                if outcome.article_id is not None:
+                    bound.debug(
+                        "article stored",
+                        article_id=outcome.article_id,
+                        flagged=candidate.decision.flagged,
+                        duplicate_of=outcome.duplicate_of,
+                    )
+            _apply_feed_state(feed, result, stored.new)
+            session.add(feed)
+            session.commit()
+        if result.outcome.permanent_redirect:
+            bound.info("feed moved permanently", old_url=result.feed.url, new_url=result.outcome.permanent_redirect)
+        return stored
+
+    def reclassify(self, rules: RuleSet, *, all_articles: bool = False, batch: int = 500) -> int:
+        """Apply the current rules to stored articles decided under other rules."""
+        changed = 0
+        last_id = 0
+        while True:
+            with self.session() as session:
+                query = select(Article).where(Article.id > last_id).order_by(Article.id).limit(batch)  # type: ignore[operator]
+                if not all_articles:
+                    query = query.where(Article.rules_fingerprint != rules.fingerprint)
+                rows = session.exec(query).all()
+                if not rows:
+                    return changed
+                for row in rows:
+                    decision = rules.classify(row.title, row.summary)
+                    if _set_decision(row, decision, rules.fingerprint):
+                        changed += 1
+                    session.add(row)
+                    if decision.flagged and row.story_id is not None:
+                        _mark_story_flagged(session, row.story_id, row, utcnow())
+                    last_id = row.id or last_id
+                session.commit()
+
+
+def _set_decision(row: Article, decision: Decision, rules_fingerprint: str) -> bool:
+    before = (row.flagged, row.watch, row.round)
+    row.flagged = decision.flagged
+    row.watch = decision.watch
+    row.round = decision.round
+    row.score = decision.score
+    row.decision = decision_json(decision.to_json_dict())
+    row.rules_fingerprint = rules_fingerprint
+    return before != (row.flagged, row.watch, row.round)
+
+
+def _mark_story_flagged(session: Session, story_id: int, article: Article, now: datetime) -> None:
+    """A story becomes due for digests the moment its first member is flagged."""
+    story = session.get(Story, story_id)
+    if story is None:
+        return
+    if story.flagged_at is None:
+        story.flagged_at = now
+        story.watch = article.watch
+        story.round = article.round
+    story.score = max(story.score, article.score)
+    session.add(story)
+
+
+def _apply_feed_state(feed: Feed, result: PollResult, new_articles: int) -> None:
+    outcome = result.outcome
+    feed.last_polled_at = result.fetched_at
+    feed.last_status = outcome.status
+    feed.last_http_status = outcome.http_status
+    feed.lease_owner = None
+    feed.lease_until = None
+    feed.next_poll_at = result.next_poll_at
+    feed.article_count += new_articles
+    if result.error is None:
+        feed.last_success_at = result.fetched_at
+        feed.last_error = None
+        feed.consecutive_failures = 0
+        if outcome.status == "ok":
+            feed.etag = outcome.etag
+            feed.last_modified = outcome.last_modified
+            feed.last_body_hash = outcome.body_hash
+        if outcome.permanent_redirect:
+            feed.url = outcome.permanent_redirect
+    else:
+        feed.last_error = result.error
+        feed.consecutive_failures += 1
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    article_id: int | None  # None: the entry was already stored (same feed+guid or same URL)
+    duplicate_of: int | None = None
+    story_id: int | None = None
+    flagged: bool = False
+
+
+@dataclass
+class StoredPoll:
+    new: int = 0
+    already_stored: int = 0
+    near_duplicates: int = 0
+    flagged: int = 0
+
+    def add(self, outcome: InsertOutcome) -> None:
+        if outcome.article_id is None:
+            self.already_stored += 1
+            return
+        self.new += 1
+        self.near_duplicates += outcome.duplicate_of is not None
+        self.flagged += outcome.flagged
+
+
+class SqlDedup:
+    """Exact, near-duplicate and story checks for one article, run inside the poll's
+    transaction: the candidate look-ups are indexed queries, so their cost does not grow
+    with the archive, and a second daemon sharing the database sees the same index."""
+
+    def __init__(self, session: Session, dialect: str, config: DedupConfig):
+        self.session = session
+        self.dialect = dialect
+        self.config = config
+
+    def insert(self, feed_id: str, candidate: Candidate, now: datetime, rules_fingerprint: str) -> InsertOutcome:
+        entry, features, decision = candidate.entry, candidate.features, candidate.decision
+        if self._already_stored(feed_id, entry.guid, features.canonical_url):
+            return InsertOutcome(article_id=None)
+        original = self._earliest_copy(features)
+        article = Article(
+            feed_id=feed_id,
+            guid=entry.guid,
+            link=entry.link,
+            canonical_url=features.canonical_url,
+            fingerprint=features.fingerprint,
+            title=entry.title,
+            summary=entry.summary,
+            author=entry.author,
+            language=entry.language,
+            published_at=entry.published,
+            published_is_fallback=entry.published_is_fallback,
+            first_seen_at=now,
+            flagged=False,
+            decision="{}",
+            rules_fingerprint=rules_fingerprint,
+            features=dedup.features_to_bytes(features),
+            duplicate_of=original.id if original else None,
+        )
+        _set_decision(article, decision, rules_fingerprint)
+        story_id = original.story_id if original else self._matching_story(features)
+        if story_id is None:
+            story = Story(key=uuid.uuid4().hex, first_seen_at=now, watch=decision.watch, round=decision.round)
+            self.session.add(story)
+            self.session.flush()
+            story_id = story.id
+        article.story_id = story_id
+        self.session.add(article)
+        self.session.flush()
+        for band, value in enumerate(features.band_hashes):
+            self.session.add(ArticleBand(article_id=article.id, band=band, hash=value))
+        story = self.session.get(Story, story_id)
+        if story is not None and story.headline_article_id is None:
+            story.headline_article_id = article.id
+            self.session.add(story)
+        if decision.flagged and original is None:
+            _mark_story_flagged(self.session, story_id, article, now)
+        return InsertOutcome(
+            article_id=article.id, duplicate_of=article.duplicate_of, story_id=story_id, flagged=decision.flagged
+        )
+
+    def _already_stored(self, feed_id: str, guid: str, canonical_url: str | None) -> bool:
+        query = select(Article.id).where(Article.feed_id == feed_id, Article.guid == guid)
+        if self.session.exec(query).first() is not None:
+            return True
+        if canonical_url is None:
+            return False
+        return self.session.exec(select(Article.id).where(Article.canonical_url == canonical_url)).first() is not None
+
+    def _earliest_copy(self, features: ArticleFeatures) -> Article | None:
+        """The first stored article this one copies: same content, or a near copy by MinHash."""
+        exact = self.session.exec(
+            select(Article).where(Article.fingerprint == features.fingerprint).order_by(Article.id).limit(1)
+        ).first()
+        if exact is not None:
+            return exact.duplicate_of and self.session.get(Article, exact.duplicate_of) or exact
+        for candidate in self._band_candidates(features):
+            stored = dedup.features_from_bytes(candidate.features) if candidate.features else None
+            if stored is not None and dedup.is_near_duplicate(features, stored, self.config):
+                if candidate.duplicate_of:
+                    return self.session.get(Article, candidate.duplicate_of) or candidate
+                return candidate
+        return None
+
+    def _band_candidates(self, features: ArticleFeatures) -> list[Article]:
+        if not features.band_hashes:
+            return []
+        clauses = [
+            (ArticleBand.band == band) & (ArticleBand.hash == value)  # type: ignore[operator]
+            for band, value in enumerate(features.band_hashes)
+        ]
+        ids = select(ArticleBand.article_id).where(or_(*clauses)).distinct()
+        return list(self.session.exec(select(Article).where(Article.id.in_(ids)).order_by(Article.id)))  # type: ignore[union-attr]
+
+    def _matching_story(self, features: ArticleFeatures) -> int | None:
+        """An independent write-up of an event joins the story of an earlier flagged article."""
+        if features.watch is None:
+            return None
+        window = self.config.story_window
+        query = (
+            select(Article)
+            .where(Article.watch == features.watch, Article.flagged.is_(True))  # type: ignore[attr-defined]
+            .where(Article.published_at >= features.published - window)
+            .where(Article.published_at <= features.published + window)
+            .order_by(Article.id)
+            .limit(500)
+        )
+        for row in self.session.exec(query):
+            if row.features is None or row.story_id is None:
+                continue
+            if dedup.same_story(features, dedup.features_from_bytes(row.features), self.config):
+                return row.story_id
+        return None
+
+
+class FeedConfigLike:  # pragma: no cover - typing aid only
+    """The attributes sync_feeds reads from monitor.config.FeedConfig."""
+
+    id: str
+    url: str
+    name: str
+    language: str
+    enabled: bool
+    interval: timedelta | None
+
+
+def decision_json(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+__all__ = [
+    "DueFeed",
+    "FeedHealth",
+    "IntegrityError",
+    "Store",
+    "current_revision",
+    "decision_json",
+    "make_engine",
+    "upgrade",
+    "utcnow",
+]
