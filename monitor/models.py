@@ -117,3 +117,63 @@ class ArticleBand(SQLModel, table=True):
     article_id: int = Field(foreign_key="article.id", primary_key=True)
     band: int = Field(sa_column=Column(SmallInteger, primary_key=True))
     hash: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class DigestRun(SQLModel, table=True):
+    """One built digest: which scheduled slot it served. Unique per slot, so a restart that
+    re-runs a missed slot finds it already built and does not build it twice."""
+
+    __tablename__ = "digest_run"
+    __table_args__ = (UniqueConstraint("digest_id", "slot", name="uq_digest_run_slot"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    digest_id: str = Field(index=True, max_length=64)
+    slot: datetime = Field(sa_column=_ts(nullable=False))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    story_count: int = 0
+
+
+class DigestItem(SQLModel, table=True):
+    """A story carried by a digest. Unique per (digest definition, story): every flagged story
+    appears in exactly one digest of each definition that watches it."""
+
+    __tablename__ = "digest_item"
+    __table_args__ = (UniqueConstraint("digest_id", "story_id", name="uq_digest_item_story"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="digest_run.id", index=True, max_length=64)
+    digest_id: str = Field(max_length=64)
+    story_id: int = Field(foreign_key="story.id")
+
+
+class AlertSent(SQLModel, table=True):
+    """An alert rule fired for a story; unique so that a story alerts once per rule."""
+
+    __tablename__ = "alert_sent"
+    __table_args__ = (UniqueConstraint("alert_id", "story_id", name="uq_alert_story"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: str = Field(max_length=64)
+    story_id: int = Field(foreign_key="story.id")
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one row per message per channel, written in the same transaction as the
+    digest or alert it carries. Its id is the email Message-ID and the webhook-id, so a
+    receiver can drop the one repeat a crash between sending and recording can cause."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)  # "digest" | "alert"
+    source_id: str = Field(max_length=64)  # digest or alert definition id
+    run_id: str | None = Field(default=None, max_length=64)
+    story_id: int | None = Field(default=None, foreign_key="story.id")
+    channel_id: str = Field(max_length=64)
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | sent | failed
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    next_attempt_at: datetime = Field(sa_column=_ts(nullable=False, index=True))
+    give_up_at: datetime = Field(sa_column=_ts(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts())
