@@ -1,0 +1,415 @@
+"""The last stage of the flow: turn flagged stories into digests and alerts, and deliver them.
+
+Exactly once, by construction:
+- choosing a digest's stories, recording them (`digest_item`, unique per digest definition
+  and story) and queueing one outbox row per channel (`delivery`, with the rendered message)
+  is ONE transaction: a crash before it commits leaves the stories for the next digest,
+  a crash after it leaves the messages queued;
+- the sender works from the outbox and records each outcome; a crash between sending and
+  recording re-sends the same message with the same id (Message-ID / webhook-id), which the
+  receiver can drop.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from monitor.config import Config
+from monitor.delivery import (
+    AlertConfig,
+    DeliveryResult,
+    DigestConfig,
+    EmailChannel,
+    WebhookChannel,
+    send_email,
+    send_webhook,
+)
+from monitor.digest import (
+    DigestContent,
+    DigestItem,
+    DigestSection,
+    alert_payload,
+    digest_payload,
+    render_alert_email,
+    render_email,
+)
+from monitor.models import AlertSent, Article, Delivery, DigestItem as DigestItemRow, DigestRun, Feed, Story, utcnow
+from monitor.store import Store
+
+log = structlog.get_logger(__name__)
+
+EXCERPT_CHARS = 420
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+GIVE_UP_AFTER = timedelta(hours=24)
+
+
+# -- schedule ------------------------------------------------------------------------------
+
+
+def latest_slot(at: str, tz: ZoneInfo, now: datetime) -> datetime:
+    """The most recent scheduled time of a daily digest at or before `now`, in UTC.
+
+    Built from the local date and wall-clock time, so it follows daylight saving: 07:30 in
+    Europe/London is 06:30 UTC in summer and 07:30 UTC in winter. A wall-clock time skipped by
+    a spring-forward gap resolves to the instant after the gap."""
+    hour, minute = (int(part) for part in at.split(":"))
+    local_now = now.astimezone(tz)
+    for days_back in (0, 1, 2):
+        day: date = local_now.date() - timedelta(days=days_back)
+        candidate = datetime.combine(day, time(hour, minute), tzinfo=tz)
+        candidate = candidate.astimezone(ZoneInfo("UTC")).astimezone(tz)  # normalise gaps
+        if candidate <= local_now:
+            return candidate.astimezone(ZoneInfo("UTC"))
+    raise AssertionError("unreachable: a daily slot exists within two days")
+
+
+def missed_slot(store: Store, digest: DigestConfig, tz: ZoneInfo, now: datetime) -> datetime | None:
+    """The latest slot if no run has served it: a digest whose time passed while the daemon
+    was down is sent once at start-up, not skipped and not sent twice."""
+    slot = latest_slot(digest.at, tz, now)
+    with store.session() as session:
+        last = session.exec(select(func.max(DigestRun.slot)).where(DigestRun.digest_id == digest.id)).one()
+    if last is not None and last >= slot:
+        return None
+    return slot
+
+
+# -- building (one transaction each) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltDigest:
+    run_id: str | None  # None: this slot was already built (idempotent re-run)
+    stories: int
+    deliveries: int
+
+
+def build_digest(store: Store, config: Config, digest: DigestConfig, slot: datetime, now: datetime | None = None) -> BuiltDigest:
+    """Select the stories flagged since this definition's previous digest, record them and
+    queue the messages. Running it twice for one slot builds nothing the second time."""
+    now = now or utcnow()
+    bound = log.bind(digest_id=digest.id)
+    with store.session() as session:
+        existing = session.exec(
+            select(DigestRun).where(DigestRun.digest_id == digest.id, DigestRun.slot == slot)
+        ).first()
+        if existing is not None:
+            return BuiltDigest(run_id=None, stories=0, deliveries=0)
+        stories = _pending_stories(session, digest, now)
+        run = DigestRun(id=_new_id("d"), digest_id=digest.id, slot=slot, created_at=now, story_count=len(stories))
+        session.add(run)
+        session.flush()
+        for story in stories:
+            session.add(DigestItemRow(run_id=run.id, digest_id=digest.id, story_id=story.id))
+        deliveries = 0
+        if stories or digest.send_empty:
+            items = [_digest_item(session, config, story) for story in stories]
+            for channel_id in digest.channels:
+                delivery_id = _new_id("m")
+                content = _content(config, digest.id, delivery_id, items, now)
+                payload = _render_digest(config, digest, channel_id, content)
+                session.add(_delivery(delivery_id, "digest", digest.id, channel_id, payload, now, run_id=run.id))
+                deliveries += 1
+        session.commit()
+    bound.info("digest built", run_id=run.id, stories=len(stories), deliveries=deliveries, slot=slot.isoformat())
+    return BuiltDigest(run_id=run.id, stories=len(stories), deliveries=deliveries)
+
+
+def preview_digest(store: Store, config: Config, digest: DigestConfig, now: datetime | None = None) -> DigestContent:
+    """What `build_digest` would carry now, recording nothing."""
+    now = now or utcnow()
+    with store.session() as session:
+        items = [_digest_item(session, config, story) for story in _pending_stories(session, digest, now)]
+    return _content(config, digest.id, "preview", items, now)
+
+
+def queue_alerts(store: Store, config: Config, now: datetime | None = None) -> int:
+    """Queue an alert for each newly flagged story matching an alert rule, once per rule."""
+    now = now or utcnow()
+    queued = 0
+    with store.session() as session:
+        for alert in config.alerts:
+            sent = select(AlertSent.story_id).where(AlertSent.alert_id == alert.id)
+            query = (
+                select(Story)
+                .where(Story.flagged_at.is_not(None))  # type: ignore[union-attr]
+                .where(Story.watch.in_(alert.watches))  # type: ignore[union-attr]
+                .where(Story.score >= alert.min_score)
+                .where(Story.id.not_in(sent))  # type: ignore[union-attr]
+                .where(Story.flagged_at >= now - timedelta(days=2))  # type: ignore[operator]
+                .order_by(Story.flagged_at)
+            )
+            for story in session.exec(query):
+                item = _digest_item(session, config, story)
+                session.add(AlertSent(alert_id=alert.id, story_id=story.id, created_at=now))
+                for channel_id in alert.channels:
+                    delivery_id = _new_id("a")
+                    payload = _render_alert(config, alert, channel_id, item, delivery_id, now)
+                    session.add(_delivery(delivery_id, "alert", alert.id, channel_id, payload, now, story_id=story.id))
+                    queued += 1
+        session.commit()
+    if queued:
+        log.info("alerts queued", deliveries=queued)
+    return queued
+
+
+def _pending_stories(session: Session, digest: DigestConfig, now: datetime) -> list[Story]:
+    carried = select(DigestItemRow.story_id).where(DigestItemRow.digest_id == digest.id)
+    query = (
+        select(Story)
+        .where(Story.flagged_at.is_not(None))  # type: ignore[union-attr]
+        .where(Story.flagged_at <= now)  # type: ignore[operator]
+        .where(Story.watch.in_(digest.watches))  # type: ignore[union-attr]
+        .where(Story.id.not_in(carried))  # type: ignore[union-attr]
+        .order_by(Story.watch, Story.flagged_at)
+    )
+    stories = list(session.exec(query))
+    if digest.max_age is not None:
+        oldest = now - digest.max_age
+        stories = [story for story in stories if _headline(session, story).published_at >= oldest]
+    return stories
+
+
+def _headline(session: Session, story: Story) -> Article:
+    article = session.get(Article, story.headline_article_id) if story.headline_article_id else None
+    if article is None or not article.flagged:
+        article = session.exec(
+            select(Article).where(Article.story_id == story.id, Article.flagged.is_(True)).order_by(Article.id)  # type: ignore[attr-defined]
+        ).first()
+    assert article is not None, f"story {story.id} is flagged but has no flagged article"
+    return article
+
+
+def _digest_item(session: Session, config: Config, story: Story) -> DigestItem:
+    headline = _headline(session, story)
+    members = session.exec(select(Article.feed_id).where(Article.story_id == story.id, Article.id != headline.id)).all()
+    names = {feed.id: feed.name or feed.id for feed in session.exec(select(Feed))}
+    others = tuple(dict.fromkeys(names.get(feed_id, feed_id) for feed_id in members if feed_id != headline.feed_id))
+    decision = json.loads(headline.decision)
+    excerpt, highlights = _excerpt(headline.summary, decision.get("matches", []))
+    watch_titles = {watch.id: watch.title for watch in config.watches}
+    return DigestItem(
+        story_id=story.key,
+        headline=headline.title,
+        url=headline.link,
+        source=names.get(headline.feed_id, headline.feed_id),
+        published=headline.published_at,
+        watch=headline.watch or story.watch or "",
+        watch_title=watch_titles.get(headline.watch or "", headline.watch or ""),
+        round=headline.round,
+        topics=tuple(decision.get("topics", [])),
+        excerpt=excerpt,
+        highlights=highlights,
+        also_reported_by=others,
+        more_outlets=max(0, len(members) - len(others)),
+    )
+
+
+def _excerpt(text: str, matches: Sequence[dict]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """The start of the body, cut at a word boundary, with the matched terms inside it."""
+    if len(text) <= EXCERPT_CHARS:
+        excerpt = text
+    else:
+        cut = text.rfind(" ", 0, EXCERPT_CHARS)
+        excerpt = text[: cut if cut > 0 else EXCERPT_CHARS] + " …"
+    limit = len(excerpt)
+    spans = sorted(
+        {(m["start"], m["end"]) for m in matches if m.get("field") == "body" and m["end"] <= limit and m["start"] < m["end"]}
+    )
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            continue  # overlapping highlights would nest <mark> tags
+        merged.append((start, end))
+    return excerpt, tuple(merged)
+
+
+def _content(config: Config, digest_id: str, delivery_id: str, items: Sequence[DigestItem], now: datetime) -> DigestContent:
+    titles = {watch.id: watch.title for watch in config.watches}
+    sections = []
+    for watch in [w.id for w in config.watches]:
+        chosen = tuple(item for item in items if item.watch == watch)
+        if chosen:
+            sections.append(DigestSection(watch=watch, title=titles[watch], items=chosen))
+    return DigestContent(
+        digest_id=digest_id,
+        delivery_id=delivery_id,
+        generated_at=now,
+        timezone=config.monitor.timezone,
+        sections=tuple(sections),
+        total=len(items),
+    )
+
+
+def _channel(config: Config, channel_id: str) -> EmailChannel | WebhookChannel:
+    for channel in config.channels:
+        if channel.id == channel_id:
+            return channel
+    raise LookupError(f"channel {channel_id!r} is not configured")
+
+
+def _render_digest(config: Config, digest: DigestConfig, channel_id: str, content: DigestContent) -> bytes:
+    channel = _channel(config, channel_id)
+    if isinstance(channel, EmailChannel):
+        message = render_email(
+            content,
+            sender=channel.from_,
+            recipients=channel.to,
+            message_id=_message_id(content.delivery_id),
+            template_dir=getattr(digest, "template_dir", None),
+        )
+        return bytes(message)
+    return _json_bytes(digest_payload(content))
+
+
+def _render_alert(config: Config, alert: AlertConfig, channel_id: str, item: DigestItem, delivery_id: str, now: datetime) -> bytes:
+    channel = _channel(config, channel_id)
+    if isinstance(channel, EmailChannel):
+        message = render_alert_email(
+            item,
+            alert_id=alert.id,
+            sender=channel.from_,
+            recipients=channel.to,
+            message_id=_message_id(delivery_id),
+            generated_at=now,
+            timezone=config.monitor.timezone,
+        )
+        return bytes(message)
+    return _json_bytes(alert_payload(item, alert_id=alert.id, delivery_id=delivery_id, generated_at=now))
+
+
+def _delivery(
+    delivery_id: str,
+    kind: str,
+    source_id: str,
+    channel_id: str,
+    payload: bytes,
+    now: datetime,
+    *,
+    run_id: str | None = None,
+    story_id: int | None = None,
+) -> Delivery:
+    return Delivery(
+        id=delivery_id,
+        kind=kind,
+        source_id=source_id,
+        run_id=run_id,
+        story_id=story_id,
+        channel_id=channel_id,
+        payload=payload,
+        created_at=now,
+        next_attempt_at=now,
+        give_up_at=now + GIVE_UP_AFTER,
+    )
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+
+async def send_due(store: Store, config: Config, now: datetime | None = None, only: str | None = None) -> list[Delivery]:
+    """Attempt every queued delivery whose time has come; record each outcome at once."""
+    now = now or utcnow()
+    with store.session() as session:
+        query = select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        if only is not None:
+            query = select(Delivery).where(Delivery.id == only)
+        due = list(session.exec(query.order_by(Delivery.created_at)))
+    done = []
+    for delivery in due:
+        result = await _attempt(config, delivery)
+        done.append(_record(store, delivery.id, result, utcnow()))
+    return done
+
+
+async def _attempt(config: Config, delivery: Delivery) -> DeliveryResult:
+    bound = log.bind(delivery_id=delivery.id, channel=delivery.channel_id, kind=delivery.kind)
+    try:
+        channel = _channel(config, delivery.channel_id)
+    except LookupError as exc:
+        return DeliveryResult(ok=False, retryable=False, error=str(exc), retry_after=None, status=None)
+    try:
+        if isinstance(channel, EmailChannel):
+            message = email.message_from_bytes(delivery.payload, policy=email.policy.SMTP)
+            return await send_email(channel, config.secrets.get(f"channels.{channel.id}"), message)  # type: ignore[arg-type]
+        return await send_webhook(channel, config.secrets[f"channels.{channel.id}"], delivery.id, delivery.payload)
+    except Exception as exc:  # noqa: BLE001 (an unexpected error must be recorded, not lose the row)
+        bound.exception("delivery attempt raised")
+        return DeliveryResult(ok=False, retryable=True, error=f"{type(exc).__name__}: {exc}", retry_after=None, status=None)
+
+
+def _record(store: Store, delivery_id: str, result: DeliveryResult, now: datetime) -> Delivery:
+    bound = log.bind(delivery_id=delivery_id)
+    with store.session() as session:
+        row = session.get(Delivery, delivery_id)
+        assert row is not None
+        row.attempts += 1
+        if result.ok:
+            row.status, row.sent_at, row.last_error = "sent", now, None
+            bound.info("delivered", channel=row.channel_id, attempts=row.attempts)
+        else:
+            row.last_error = result.error
+            delay = min(RETRY_BASE * (2 ** (row.attempts - 1)), RETRY_CAP)
+            if result.retry_after:
+                delay = max(delay, timedelta(seconds=result.retry_after))
+            row.next_attempt_at = now + delay
+            if not result.retryable or row.next_attempt_at > row.give_up_at:
+                row.status = "failed"
+                bound.error(
+                    "DELIVERY FAILED — giving up",
+                    channel=row.channel_id,
+                    attempts=row.attempts,
+                    error=result.error,
+                    retryable=result.retryable,
+                )
+            else:
+                bound.warning("delivery attempt failed; will retry", error=result.error, next_attempt_at=row.next_attempt_at.isoformat())
+        session.add(row)
+        session.commit()
+        return row
+
+
+def retry_delivery(store: Store, delivery_id: str, now: datetime | None = None) -> Delivery:
+    """`monitor deliveries retry ID`: put a failed (or pending) delivery back in the queue now."""
+    now = now or utcnow()
+    with store.session() as session:
+        row = session.get(Delivery, delivery_id)
+        if row is None:
+            raise LookupError(f"no delivery {delivery_id!r}")
+        if row.status == "sent":
+            raise ValueError(f"delivery {delivery_id} was already sent at {row.sent_at}")
+        row.status, row.next_attempt_at, row.give_up_at = "pending", now, now + GIVE_UP_AFTER
+        session.add(row)
+        session.commit()
+        return row
+
+
+def list_deliveries(store: Store, failed_only: bool = False, limit: int = 200) -> list[Delivery]:
+    with store.session() as session:
+        query = select(Delivery).order_by(Delivery.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
+        if failed_only:
+            query = query.where(Delivery.status == "failed")
+        return list(session.exec(query))
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _message_id(delivery_id: str) -> str:
+    return f"<{delivery_id}@dialogue-monitor>"
+
+
+def _json_bytes(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
