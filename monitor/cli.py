@@ -69,6 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     cluster = commands.add_parser("cluster", help="deduplicate and cluster JSON Lines articles (stdin or FILE)")
     cluster.add_argument("file", nargs="?", default="-", metavar="FILE|-")
     cluster.set_defaults(func=cmd_cluster)
+
+    digest = commands.add_parser("digest", help="digests").add_subparsers(dest="digest_command", required=True)
+    preview = digest.add_parser("preview", help="render what would be sent now, recording nothing")
+    preview.add_argument("digest_id", metavar="DIGEST_ID")
+    preview.add_argument("--out", metavar="FILE.html", help="write the HTML here (default: stdout)")
+    preview.set_defaults(func=cmd_digest_preview)
+    send = digest.add_parser("send", help="build and send the due digest now")
+    send.add_argument("digest_id", metavar="DIGEST_ID")
+    send.set_defaults(func=cmd_digest_send)
+
+    deliveries = commands.add_parser("deliveries", help="the delivery outbox").add_subparsers(
+        dest="deliveries_command", required=True
+    )
+    listing = deliveries.add_parser("list", help="recent deliveries")
+    listing.add_argument("--failed", action="store_true", help="only those that gave up")
+    listing.set_defaults(func=cmd_deliveries_list)
+    retry = deliveries.add_parser("retry", help="queue a failed delivery again and attempt it now")
+    retry.add_argument("delivery_id", metavar="ID")
+    retry.set_defaults(func=cmd_deliveries_retry)
     return parser
 
 
@@ -191,6 +210,79 @@ def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
     changed = store.reclassify(config.rules)
     sys.stdout.write(f"{changed} articles changed decision\n")
     return EXIT_OK
+
+
+def _digest_config(config: Config, digest_id: str):  # noqa: ANN202
+    for digest in config.digests:
+        if digest.id == digest_id:
+            return digest
+    known = ", ".join(d.id for d in config.digests) or "none configured"
+    raise SystemExit(f"monitor: unknown digest {digest_id!r} (known: {known})")
+
+
+def cmd_digest_preview(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+    from monitor.digest import render_html
+    from monitor.notify import preview_digest
+
+    digest = _digest_config(config, args.digest_id)
+    content = preview_digest(open_store(config), config, digest)
+    html = render_html(content, template_dir=getattr(digest, "template_dir", None))
+    if args.out:
+        Path(args.out).write_text(html, encoding="utf-8")
+        sys.stderr.write(f"{content.total} stories; wrote {args.out}\n")
+    else:
+        sys.stdout.write(html)
+    return EXIT_OK
+
+
+def cmd_digest_send(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+    from monitor.models import utcnow
+    from monitor.notify import build_digest, send_due
+
+    digest = _digest_config(config, args.digest_id)
+    store = open_store(config)
+    built = build_digest(store, config, digest, utcnow())
+    results = asyncio.run(send_due(store, config))
+    failed = [row for row in results if row.status != "sent"]
+    sys.stdout.write(
+        f"digest {digest.id}: {built.stories} stories, {built.deliveries} deliveries queued; "
+        f"{len(results) - len(failed)} sent, {len(failed)} not sent\n"
+    )
+    for row in failed:
+        sys.stdout.write(f"  {row.id} {row.channel_id} {row.status}: {row.last_error}\n")
+    return EXIT_PROBLEM if failed else EXIT_OK
+
+
+def cmd_deliveries_list(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+    from monitor.notify import list_deliveries
+
+    out = sys.stdout
+    out.write(f"{'ID':<36} {'KIND':<6} {'SOURCE':<12} {'CHANNEL':<14} {'STATUS':<8} {'TRIES':>5} {'NEXT/SENT':<20}  LAST ERROR\n")
+    for row in list_deliveries(open_store(config), failed_only=args.failed):
+        when = row.sent_at if row.status == "sent" else row.next_attempt_at
+        out.write(
+            f"{row.id:<36} {row.kind:<6} {row.source_id:<12} {row.channel_id:<14} {row.status:<8} "
+            f"{row.attempts:>5} {_when(when):<20}  {row.last_error or ''}\n"
+        )
+    return EXIT_OK
+
+
+def cmd_deliveries_retry(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+    from monitor.notify import retry_delivery, send_due
+
+    store = open_store(config)
+    try:
+        retry_delivery(store, args.delivery_id)
+    except (LookupError, ValueError) as exc:
+        sys.stderr.write(f"monitor: {exc}\n")
+        return EXIT_PROBLEM
+    [row] = asyncio.run(send_due(store, config, only=args.delivery_id))
+    sys.stdout.write(f"{row.id}: {row.status}{'' if row.status == 'sent' else ': ' + (row.last_error or '')}\n")
+    return EXIT_OK if row.status == "sent" else EXIT_PROBLEM
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, ConfigError, load_config
+from monitor import notify
 from monitor.models import utcnow
 from monitor.poll import Poller
 from monitor.store import Store, make_engine, upgrade
@@ -27,6 +29,7 @@ from monitor.systemd import Notifier
 log = structlog.get_logger(__name__)
 
 POLL_TICK_SECONDS = 10
+OUTBOX_TICK_SECONDS = 15
 SHUTDOWN_GRACE_SECONDS = 6.0
 
 
@@ -81,8 +84,61 @@ class Daemon:
                 id="watchdog",
                 replace_existing=True,
             )
+        self.scheduler.add_job(
+            self._outbox_tick,
+            IntervalTrigger(seconds=OUTBOX_TICK_SECONDS, timezone=self.config.tz),
+            id="outbox",
+            next_run_time=utcnow(),
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+        for digest in self.config.digests:
+            hour, minute = digest.at.split(":")
+            self.scheduler.add_job(
+                self._digest_job,
+                CronTrigger(hour=int(hour), minute=int(minute), timezone=self.config.tz),
+                args=[digest.id],
+                id=f"digest:{digest.id}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
+                replace_existing=True,
+            )
+            self._spawn(self._catch_up(digest.id))
         for register in self.extra_jobs:
             register(self, self.scheduler)
+
+    async def _catch_up(self, digest_id: str) -> None:
+        """A digest whose time passed while the daemon was down is built once now."""
+        digest = next(d for d in self.config.digests if d.id == digest_id)
+        slot = notify.missed_slot(self.store, digest, self.config.tz, utcnow())
+        if slot is not None:
+            log.info("building a digest missed while stopped", digest_id=digest_id, slot=slot.isoformat())
+            await asyncio.to_thread(notify.build_digest, self.store, self.config, digest, slot)
+            await self._outbox_tick()
+
+    async def _digest_job(self, digest_id: str) -> None:
+        digest = next((d for d in self.config.digests if d.id == digest_id), None)
+        if digest is None:
+            return
+        slot = notify.latest_slot(digest.at, self.config.tz, utcnow())
+        try:
+            await asyncio.to_thread(notify.build_digest, self.store, self.config, digest, slot)
+        except Exception:  # noqa: BLE001
+            log.exception("digest build failed", digest_id=digest_id)
+        await self._outbox_tick()
+
+    async def _outbox_tick(self) -> None:
+        """Queue alerts for newly flagged stories, then send what the outbox holds."""
+        if self._stopping.is_set():
+            return
+        try:
+            if self.config.alerts:
+                await asyncio.to_thread(notify.queue_alerts, self.store, self.config)
+            await notify.send_due(self.store, self.config)
+        except Exception:  # noqa: BLE001 (one failed tick must not stop the service)
+            log.exception("outbox tick failed")
 
     async def _poll_tick(self) -> None:
         """Poll what the database says is due; tracked so that shutdown can wait for it."""
