@@ -1,0 +1,229 @@
+"""Polling benchmark: a cold and a warm pass over a local feed farm, with a naive peer.
+
+    .venv/bin/python bench/poll_bench.py [--feeds 500] [--items 40] [--server nginx|python]
+
+Generates FEEDS RSS files of ITEMS Arabic items each (about 2% of the items concern the
+Kuwait–US/UK dialogues, taken from the dev corpus; the rest is realistic filler built from
+the corpus vocabulary), serves them from nginx on 127.0.0.1 (`apt-get install nginx`; falls
+back to Python's threading HTTP server, which is slower and shares the CPU), then measures:
+
+- cold pass: empty SQLite database, every item fetched, parsed, classified, deduplicated, stored;
+- warm pass: the same feeds again; nginx answers 304 to the stored validators;
+- peer: a naive sequential poller (httpx.Client + feedparser, no storage) over the same farm,
+  run in the same script, so the ratio does not depend on the machine.
+
+Prints items/s and peak memory (this process and its parse workers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import feedparser  # noqa: E402
+import httpx  # noqa: E402
+import structlog  # noqa: E402
+
+from monitor.config import load_config  # noqa: E402
+from monitor.daemon import open_store  # noqa: E402
+from monitor.poll import Poller  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
+
+
+def corpus_articles(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def make_items(feed: int, count: int, articles: list[dict], vocabulary: list[str], rng: random.Random) -> list[dict]:
+    relevant = [a for a in articles if a["relevant"]]
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    items = []
+    for i in range(count):
+        if rng.random() < 0.02:
+            source = rng.choice(relevant)
+            title, body = source["title"], source["body"]
+        else:
+            title = " ".join(rng.choices(vocabulary, k=rng.randint(6, 12)))
+            body = " ".join(rng.choices(vocabulary, k=rng.randint(250, 380)))  # about 2 KB
+        items.append(
+            {
+                "guid": f"https://news{feed % 40}.example/{feed}/{i}",
+                "title": title,
+                "body": f"{body} [{feed}-{i}]",
+                "published": start + timedelta(minutes=feed * count + i),
+            }
+        )
+    return items
+
+
+def rss(feed: int, items: list[dict]) -> bytes:
+    entries = "".join(
+        f"<item><title>{escape(it['title'])}</title><link>{escape(it['guid'])}</link>"
+        f"<guid>{escape(it['guid'])}</guid><pubDate>{format_datetime(it['published'])}</pubDate>"
+        f"<description>{escape(it['body'])}</description></item>"
+        for it in items
+    )
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>feed {feed}</title>'
+        f"<link>https://news.example/{feed}</link><description>bench</description>{entries}</channel></rss>"
+    ).encode("utf-8")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Nginx:
+    def __init__(self, root: Path, work: Path):
+        self.port = free_port()
+        conf = work / "nginx.conf"
+        conf.write_text(
+            f"daemon off; worker_processes 1; pid {work}/nginx.pid; error_log {work}/error.log;\n"
+            "events { worker_connections 1024; }\n"
+            f"http {{ access_log off; client_body_temp_path {work}; proxy_temp_path {work};\n"
+            f"  fastcgi_temp_path {work}; uwsgi_temp_path {work}; scgi_temp_path {work};\n"
+            f"  types {{ application/rss+xml xml; }}\n"
+            f"  server {{ listen 127.0.0.1:{self.port}; root {root}; etag on; }} }}\n"
+        )
+        self.process = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)])
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("nginx did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
+
+
+class PythonServer:
+    def __init__(self, root: Path, work: Path):
+        handler = partial(_QuietHandler, directory=str(root))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def naive_peer(urls: list[str]) -> tuple[float, int]:
+    """The peer: fetch and parse each feed in turn, the way a first script would."""
+    started = time.perf_counter()
+    items = 0
+    with httpx.Client(timeout=20) as client:
+        for url in urls:
+            items += len(feedparser.parse(client.get(url).content).entries)
+    return time.perf_counter() - started, items
+
+
+async def poll_all(config, store, ids: list[str]) -> list:  # noqa: ANN001
+    async with Poller(config, store) as poller:
+        return await poller.poll_due(only=ids)
+
+
+def peak_mb() -> tuple[float, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, children
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=500)
+    parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--server", choices=["nginx", "python"], default="nginx" if shutil.which("nginx") else "python")
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--workers", type=int, default=0, help="[polling] parse_workers (0 = one per core)")
+    parser.add_argument("--skip-peer", action="store_true")
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+
+    rng = random.Random(20261123)
+    articles = corpus_articles(args.corpus)
+    vocabulary = [word for a in articles for word in a["body"].split()]
+    with tempfile.TemporaryDirectory(prefix="poll-bench-") as tmp:
+        work = Path(tmp)
+        root = work / "www"
+        root.mkdir()
+        total_items = 0
+        for feed in range(args.feeds):
+            items = make_items(feed, args.items, articles, vocabulary, rng)
+            total_items += len(items)
+            (root / f"f{feed}.xml").write_bytes(rss(feed, items))
+        server = Nginx(root, work) if args.server == "nginx" else PythonServer(root, work)
+        try:
+            base = f"http://127.0.0.1:{server.port}"
+            urls = [f"{base}/f{feed}.xml" for feed in range(args.feeds)]
+            feeds_toml = "".join(f'[[feeds]]\nid = "f{i}"\nurl = "{url}"\n' for i, url in enumerate(urls))
+            rules = (REPO / "config" / "monitor.toml").read_text(encoding="utf-8")
+            rules = rules[rules.index("# === RELEVANCE RULES"):]
+            config_path = work / "bench.toml"
+            config_path.write_text(
+                f'[monitor]\nstate_dir = "{work}/state"\n'
+                f"[polling]\nconcurrency = 32\nper_host = 32\nparse_workers = {args.workers}\n"
+                f"{feeds_toml}\n{rules}",
+                encoding="utf-8",
+            )
+            config = load_config(config_path, {})
+            store = open_store(config)
+            ids = [f"f{i}" for i in range(args.feeds)]
+
+            started = time.perf_counter()
+            cold = asyncio.run(poll_all(config, store, ids))
+            cold_s = time.perf_counter() - started
+            stored = store.article_count()
+            started = time.perf_counter()
+            warm = asyncio.run(poll_all(config, store, ids))
+            warm_s = time.perf_counter() - started
+            own_mb, children_mb = peak_mb()
+            peer_s, peer_items = (None, 0) if args.skip_peer else naive_peer(urls)
+        finally:
+            server.stop()
+
+    failures = sum(r.status == "error" for r in cold) + sum(r.status == "error" for r in warm)
+    not_modified = sum(r.status == "not_modified" for r in warm)
+    print(f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server}")
+    print(f"cold pass: {cold_s:6.2f} s  {total_items / cold_s:8.0f} items/s  stored={stored}  failures={failures}")
+    print(f"warm pass: {warm_s:6.2f} s  304s={not_modified}/{len(warm)}  new={sum(r.new_articles for r in warm)}")
+    print(f"peak RSS: main {own_mb:.0f} MB, largest worker {children_mb:.0f} MB")
+    if peer_s is not None:
+        print(
+            f"peer (sequential httpx+feedparser, no storage): {peer_s:6.2f} s  {peer_items / peer_s:8.0f} items/s"
+            f"  -> cold pass is {peer_s / cold_s:.2f}x the peer's speed"
+        )
+
+
+if __name__ == "__main__":
+    main()
