@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
@@ -112,13 +113,18 @@ _MONTHS = ("يناير", "فبراير", "مارس", "أبريل", "مايو", "
 _WEEKDAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
 
 
+def aware(moment: datetime) -> datetime:
+    """Naive datetimes are UTC here (what SQLite hands back); never the host's local zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt_timezone.utc)
+
+
 def local_date_label(moment: datetime, tz: ZoneInfo) -> str:
-    local = moment.astimezone(tz)
+    local = aware(moment).astimezone(tz)
     return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
 
 
 def local_time_label(moment: datetime, tz: ZoneInfo) -> str:
-    local = moment.astimezone(tz)
+    local = aware(moment).astimezone(tz)
     return f"{local.day} {_MONTHS[local.month - 1]} {local.year}، {local:%H:%M}"
 
 
@@ -227,7 +233,7 @@ def item_view(item: DigestItem, tz: ZoneInfo) -> ItemView:
         headline=one_line(item.headline) or "(بلا عنوان)",
         href=safe_href(item.url),
         source=one_line(item.source),
-        published_iso=item.published.isoformat(),
+        published_iso=aware(item.published).isoformat(),
         published_label=local_time_label(item.published, tz),
         partner=partner_label(item.watch),
         round_label=f"الجولة {item.round}" if item.round is not None else None,
@@ -241,7 +247,7 @@ def item_view(item: DigestItem, tz: ZoneInfo) -> ItemView:
 
 def digest_subject(content: DigestContent) -> str:
     """e.g. "موجز الحوارات الاستراتيجية — 2026-11-22 — 7 أخبار" (local date of the digest)."""
-    day = content.generated_at.astimezone(ZoneInfo(content.timezone)).date().isoformat()
+    day = aware(content.generated_at).astimezone(ZoneInfo(content.timezone)).date().isoformat()
     return f"{DIGEST_TITLE} — {day} — {NEWS.format(content.total)}"
 
 
@@ -337,7 +343,7 @@ def _message(subject: str, sender: str, recipients: Sequence[str], message_id: s
     message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message["Date"] = email.utils.format_datetime(date)
+    message["Date"] = email.utils.format_datetime(aware(date))
     message["Message-ID"] = message_id
     message["Content-Language"] = "ar"
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
@@ -400,7 +406,7 @@ def item_payload(item: DigestItem) -> dict[str, Any]:
         "headline": item.headline,
         "url": safe_href(item.url),
         "source": item.source,
-        "published": item.published.isoformat(),
+        "published": aware(item.published).isoformat(),
         "watch": item.watch,
         "watch_title": item.watch_title,
         "round": item.round,
@@ -416,7 +422,7 @@ def digest_payload(content: DigestContent) -> dict[str, Any]:
     """Standard Webhooks' recommended envelope: type, timestamp, data."""
     return {
         "type": "digest.published",
-        "timestamp": content.generated_at.isoformat(),
+        "timestamp": aware(content.generated_at).isoformat(),
         "data": {
             "version": PAYLOAD_VERSION,
             "digest_id": content.digest_id,
@@ -435,7 +441,7 @@ def digest_payload(content: DigestContent) -> dict[str, Any]:
 def alert_payload(item: DigestItem, *, alert_id: str, delivery_id: str, generated_at: datetime) -> dict[str, Any]:
     return {
         "type": "story.alert",
-        "timestamp": generated_at.isoformat(),
+        "timestamp": aware(generated_at).isoformat(),
         "data": {
             "version": PAYLOAD_VERSION,
             "alert_id": alert_id,

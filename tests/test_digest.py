@@ -266,6 +266,14 @@ def test_published_time_is_shown_in_the_digest_time_zone() -> None:
     assert "21 نوفمبر 2026، 06:15" in render_html(london)  # 09:15 +03:00 is 06:15 GMT
 
 
+def test_naive_times_are_taken_as_utc_not_host_local() -> None:
+    naive = make_item(published=datetime(2026, 11, 21, 6, 15))
+    content = DigestContent("daily", "m_x", GENERATED.replace(tzinfo=None), "Asia/Kuwait", make_content([naive]).sections, 1)
+    assert "21 نوفمبر 2026، 09:15" in render_html(content)
+    item = digest_payload(content)["data"]["sections"][0]["items"][0]
+    assert datetime.fromisoformat(item["published"]) == datetime(2026, 11, 21, 6, 15, tzinfo=timezone.utc)
+
+
 def test_script_in_title_and_javascript_link_render_inert() -> None:
     content = make_content([hostile_item()])
     html = render_html(content)
