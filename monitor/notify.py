@@ -32,6 +32,7 @@ from monitor.delivery import (
     DigestConfig,
     EmailChannel,
     WebhookChannel,
+    secret_key,
     send_email,
     send_webhook,
 )
@@ -342,8 +343,8 @@ async def _attempt(config: Config, delivery: Delivery) -> DeliveryResult:
     try:
         if isinstance(channel, EmailChannel):
             message = email.message_from_bytes(delivery.payload, policy=email.policy.SMTP)
-            return await send_email(channel, config.secrets.get(f"channels.{channel.id}"), message)  # type: ignore[arg-type]
-        return await send_webhook(channel, config.secrets[f"channels.{channel.id}"], delivery.id, delivery.payload)
+            return await send_email(channel, config.secrets.get(secret_key(channel)), message)  # type: ignore[arg-type]
+        return await send_webhook(channel, config.secrets[secret_key(channel)], delivery.id, delivery.payload)
     except Exception as exc:  # noqa: BLE001 (an unexpected error must be recorded, not lose the row)
         bound.exception("delivery attempt raised")
         return DeliveryResult(ok=False, retryable=True, error=f"{type(exc).__name__}: {exc}", retry_after=None, status=None)
