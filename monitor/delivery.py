@@ -27,49 +27,15 @@ from urllib.parse import urlsplit
 import aiosmtplib
 import httpx
 import structlog
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from monitor.durations import Duration
 
 log = structlog.get_logger(__name__)
 
 USER_AGENT = "dialogue-monitor/0.1 (+webhook)"
 WEBHOOK_SECRET_PREFIX = "whsec_"
 MAX_RETRY_AFTER = 24 * 3600.0
-
-# -- durations -------------------------------------------------------------------------------
-# Private twin of monitor.config.parse_duration: monitor.config imports this module, so
-# importing it back here would be circular. Same grammar ("90s", "15m", "2h", "1d", numbers).
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def _parse_duration(value: str | int | float | timedelta) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError('expected a duration such as "90s", "15m" or "2h"')
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f'invalid duration {value!r}: use a number and a unit, e.g. "90s", "15m", "2h"')
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive, got {value!r}")
-    return timedelta(seconds=seconds)
-
-
-def _format_duration(value: timedelta) -> str:
-    seconds = value.total_seconds()
-    for unit in ("d", "h", "m"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
-_Duration = Annotated[timedelta, BeforeValidator(_parse_duration), PlainSerializer(_format_duration, return_type=str)]
 
 # -- configuration sections ------------------------------------------------------------------
 
@@ -122,7 +88,7 @@ class EmailChannel(_Named):
     password_file: str | None = None
     from_: str = Field(alias="from")
     to: list[str] = Field(min_length=1)
-    timeout: _Duration = timedelta(seconds=30)
+    timeout: Duration = timedelta(seconds=30)
     ca_file: str | None = Field(None, description="PEM bundle to trust instead of the system store")
 
     @field_validator("from_")
@@ -165,7 +131,7 @@ class WebhookChannel(_Named):
     url: str
     secret_env: str | None = None
     secret_file: str | None = None
-    timeout: _Duration = timedelta(seconds=10)
+    timeout: Duration = timedelta(seconds=10)
 
     @field_validator("url")
     @classmethod
@@ -192,7 +158,7 @@ class DigestConfig(_Named):
     watches: list[str] = Field(min_length=1)
     channels: list[str] = Field(min_length=1)
     send_empty: bool = False
-    max_age: _Duration | None = None
+    max_age: Duration | None = None
     template_dir: Path | None = Field(None, description="templates here override the shipped ones by name")
 
     @field_validator("at")
