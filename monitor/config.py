@@ -231,6 +231,7 @@ def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] = os.en
 def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
     """Read, validate and resolve the config at `path`; raise ConfigError on any problem."""
     document = _read_toml(path)
+    _resolve_template_dirs(document, path.parent)
     try:
         raw = _RawConfig.model_validate(document)
     except ValidationError as exc:
@@ -267,6 +268,13 @@ def resolve_sqlite_path(url: str, state_dir: Path) -> str:
     if path.is_absolute():
         return url
     return prefix + str(state_dir / path)
+
+
+def _resolve_template_dirs(document: dict[str, Any], base: Path) -> None:
+    """A relative `template_dir` means "next to this config file", wherever the daemon runs."""
+    for digest in document.get("digests", []) if isinstance(document.get("digests"), list) else []:
+        if isinstance(digest, dict) and isinstance(digest.get("template_dir"), str):
+            digest["template_dir"] = str(base / Path(digest["template_dir"]).expanduser())
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
