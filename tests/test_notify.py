@@ -1,0 +1,325 @@
+"""Digests and alerts through the outbox, against a real SMTP server and a real webhook
+receiver on loopback, on SQLite and PostgreSQL: exactly once, retried, never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor import notify
+from monitor.config import Config
+from monitor.daemon import open_store
+from monitor.models import Article, Delivery, Feed, Story
+from monitor.store import Store
+from tests.conftest import REPO, make_config
+from tests.smtpserver import SmtpServer, free_port, smtp_server, start_smtp_server, tls_certs  # noqa: F401
+from tests.webhookreceiver import WebhookReceiver, webhook_receiver  # noqa: F401
+
+UTC = timezone.utc
+
+
+def _config(tmp_path: Path, db_url: str, *, smtp_port: int, hook: WebhookReceiver, alerts: bool = False) -> Config:
+    body = f"""
+[[feeds]]
+id = "kuna"
+name = "كونا"
+url = "http://127.0.0.1:9/kuna.xml"
+
+[[feeds]]
+id = "alanba"
+name = "الأنباء"
+url = "http://127.0.0.1:9/alanba.xml"
+
+[[channels]]
+id = "desk"
+type = "email"
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "Dialogue Monitor <monitor@example.org>"
+to = ["desk@example.org"]
+timeout = "3s"
+
+[[channels]]
+id = "hook"
+type = "webhook"
+url = "{hook.url}"
+secret_env = "HOOK_SECRET"
+timeout = "2s"
+
+[[digests]]
+id = "daily"
+at = "07:30"
+watches = ["kw-us", "kw-uk"]
+channels = ["desk", "hook"]
+"""
+    if alerts:
+        body += '\n[[alerts]]\nid = "urgent"\nwatches = ["kw-us"]\nchannels = ["hook"]\n'
+    return make_config(tmp_path, body, db_url=db_url, environ={"HOOK_SECRET": hook.secret})
+
+
+def _add_story(store: Store, *, feed_id: str, title: str, watch: str = "kw-us", flagged: bool = True,
+               link: str | None = None, story: Story | None = None) -> Story:
+    """Store one article as the pipeline would, with its decision, in a (new or given) story."""
+    now = datetime.now(UTC)
+    with store.session() as session:
+        if story is None:
+            story = Story(key=os.urandom(8).hex(), first_seen_at=now, watch=watch, round=4,
+                          flagged_at=now if flagged else None, score=9.0)
+            session.add(story)
+            session.flush()
+        decision = {"flagged": flagged, "watch": watch, "score": 9.0, "round": 4, "topics": ["security"],
+                    "matches": [{"term": "الحوار الاستراتيجي", "field": "body", "start": 0, "end": 18}]}
+        article = Article(feed_id=feed_id, guid=os.urandom(6).hex(), link=link, title=title,
+                          summary="الحوار الاستراتيجي بين الكويت والولايات المتحدة يبحث التعاون الأمني",
+                          fingerprint=os.urandom(8).hex(), published_at=now, first_seen_at=now, flagged=flagged,
+                          watch=watch if flagged else None, score=9.0, round=4, decision=json.dumps(decision),
+                          rules_fingerprint="test", story_id=story.id)
+        session.add(article)
+        session.flush()
+        if story.headline_article_id is None:
+            story.headline_article_id = article.id
+            session.add(story)
+        session.commit()
+        return story
+
+
+def _rows(store: Store) -> list[Delivery]:
+    with store.session() as session:
+        from sqlmodel import select
+
+        return list(session.exec(select(Delivery).order_by(Delivery.channel_id)))
+
+
+@pytest.fixture
+def relay(smtp_server: Callable[..., SmtpServer]) -> SmtpServer:  # noqa: F811
+    return smtp_server("none")
+
+
+def test_digest_arrives_once_with_the_right_stories(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                                    webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    us = _add_story(store, feed_id="kuna", title="انطلاق الجولة الرابعة من الحوار الاستراتيجي الكويتي الأمريكي")
+    _add_story(store, feed_id="alanba", title="الحوار الاستراتيجي: الجولة الرابعة", story=us)  # same story
+    _add_story(store, feed_id="alanba", title="اجتماع مجموعة التوجيه المشتركة الكويتية البريطانية", watch="kw-uk")
+    _add_story(store, feed_id="kuna", title="خبر غير ذي صلة", flagged=False)
+    digest = config.digests[0]
+
+    built = notify.build_digest(store, config, digest, slot=datetime.now(UTC))
+    assert (built.stories, built.deliveries) == (2, 2)
+    asyncio.run(notify.send_due(store, config))
+
+    assert len(relay.received) == 1
+    message = relay.received[0].message
+    assert "2 خبران" in message["Subject"] or "خبران" in message["Subject"]
+    html = message.get_body(("html",)).get_content()
+    assert "انطلاق الجولة الرابعة" in html and "مجموعة التوجيه المشتركة" in html
+    assert "خبر غير ذي صلة" not in html
+    assert "الأنباء" in html  # "also reported by" for the second outlet of the US story
+    [payload] = webhook_receiver.payloads()
+    assert payload["type"] == "digest.published"
+    headlines = [item["headline"] for section in payload["data"]["sections"] for item in section["items"]]
+    assert len(headlines) == 2
+    assert all(row.status == "sent" and row.attempts == 1 for row in _rows(store))
+    rows = {row.channel_id: row for row in _rows(store)}
+    assert message["Message-ID"] == f"<{rows['desk'].id}@dialogue-monitor>"
+    assert webhook_receiver.accepted[0].webhook_id == rows["hook"].id
+
+    # The same slot again builds nothing; a later digest carries only stories flagged since.
+    assert notify.build_digest(store, config, digest, slot=built_slot(store)).run_id is None
+    later = notify.build_digest(store, config, digest, slot=datetime.now(UTC) + timedelta(days=1))
+    assert later.stories == 0 and later.deliveries == 0  # send_empty = false
+    _add_story(store, feed_id="kuna", title="بيان ختامي للجولة الرابعة")
+    third = notify.build_digest(store, config, digest, slot=datetime.now(UTC) + timedelta(days=2))
+    assert third.stories == 1
+    asyncio.run(notify.send_due(store, config))
+    assert len(relay.received) == 2
+    assert "بيان ختامي" in relay.received[1].message.get_body(("html",)).get_content()
+    assert "انطلاق الجولة الرابعة" not in relay.received[1].message.get_body(("html",)).get_content()
+    store.engine.dispose()
+
+
+def built_slot(store: Store) -> datetime:
+    from sqlmodel import select
+
+    from monitor.models import DigestRun
+
+    with store.session() as session:
+        return session.exec(select(DigestRun.slot)).first()
+
+
+def test_mail_server_down_is_retried_and_arrives_once(tmp_path: Path, db_url: str,
+                                                      webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    port = free_port()
+    config = _config(tmp_path, db_url, smtp_port=port, hook=webhook_receiver)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي الكويتي الأمريكي")
+    notify.build_digest(store, config, config.digests[0], slot=datetime.now(UTC))
+
+    asyncio.run(notify.send_due(store, config))  # nothing listens on the SMTP port
+    rows = {row.channel_id: row for row in _rows(store)}
+    assert rows["hook"].status == "sent"
+    assert rows["desk"].status == "pending" and rows["desk"].attempts == 1
+    assert rows["desk"].last_error and rows["desk"].next_attempt_at > datetime.now(UTC)
+
+    # Not due yet: nothing is attempted.
+    asyncio.run(notify.send_due(store, config))
+    assert {row.channel_id: row.attempts for row in _rows(store)}["desk"] == 1
+
+    server = start_smtp_server("none", port=port)
+    try:
+        later = datetime.now(UTC) + timedelta(minutes=5)
+        asyncio.run(notify.send_due(store, config, now=later))
+        asyncio.run(notify.send_due(store, config, now=later + timedelta(hours=1)))
+        assert len(server.received) == 1
+        rows = {row.channel_id: row for row in _rows(store)}
+        assert rows["desk"].status == "sent" and rows["desk"].attempts == 2
+        assert len(webhook_receiver.accepted) == 1
+    finally:
+        server.stop()
+    store.engine.dispose()
+
+
+def test_retries_give_up_loudly_after_the_deadline_and_can_be_retried_by_hand(
+    tmp_path: Path, db_url: str, webhook_receiver: WebhookReceiver, relay: SmtpServer  # noqa: F811
+) -> None:
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي")
+    notify.build_digest(store, config, config.digests[0], slot=datetime.now(UTC))
+    webhook_receiver.fail_next(100, status=503)
+    moment = datetime.now(UTC)
+    for _ in range(40):
+        asyncio.run(notify.send_due(store, config, now=moment))
+        moment += timedelta(hours=2)
+    hook = {row.channel_id: row for row in _rows(store)}["hook"]
+    assert hook.status == "failed" and "503" in (hook.last_error or "")
+    assert 5 <= hook.attempts <= 20  # exponential backoff over 24 h, not one attempt per call
+    assert [row.id for row in notify.list_deliveries(store, failed_only=True)] == [hook.id]
+
+    webhook_receiver.fail_next(0)
+    webhook_receiver._plans.clear()
+    notify.retry_delivery(store, hook.id)
+    [row] = asyncio.run(notify.send_due(store, config, only=hook.id))
+    assert row.status == "sent"
+    assert webhook_receiver.accepted[-1].webhook_id == hook.id
+    with pytest.raises(ValueError, match="already sent"):
+        notify.retry_delivery(store, hook.id)
+    store.engine.dispose()
+
+
+def test_crash_between_sending_and_recording_repeats_the_same_ids(
+    tmp_path: Path, db_url: str, relay: SmtpServer, webhook_receiver: WebhookReceiver  # noqa: F811
+) -> None:
+    """The send happened, the process died before recording it: the next attempt sends the
+    same message again under the same Message-ID / webhook-id, so receivers can drop it."""
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي")
+    notify.build_digest(store, config, config.digests[0], slot=datetime.now(UTC))
+    for row in _rows(store):
+        asyncio.run(notify._attempt(config, row))  # sent, never recorded (the crash)
+    asyncio.run(notify.send_due(store, config))
+    assert len(relay.received) == 2
+    assert relay.received[0].message["Message-ID"] == relay.received[1].message["Message-ID"]
+    ids = [accepted.webhook_id for accepted in webhook_receiver.accepted]
+    assert len(ids) == 2 and ids[0] == ids[1]
+    assert all(row.status == "sent" for row in _rows(store))
+    assert len(notify.list_deliveries(store)) == 2
+    store.engine.dispose()
+
+
+def test_sigkill_while_sending_then_restart_sends_once_more_with_the_same_id(
+    tmp_path: Path, relay: SmtpServer, webhook_receiver: WebhookReceiver  # noqa: F811
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي")
+    webhook_receiver.hang_next(1, seconds=20)
+    env = {**os.environ, "HOOK_SECRET": webhook_receiver.secret}
+    command = [sys.executable, "-m", "monitor", "--config", str(config.source), "digest", "send", "daily"]
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not webhook_receiver.attempts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert webhook_receiver.attempts, "the webhook was never attempted"
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+    pending = [row for row in _rows(store) if row.status == "pending"]
+    assert [row.channel_id for row in pending] == ["hook"]  # the attempt was never recorded
+    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [a.webhook_id for a in webhook_receiver.attempts] == [pending[0].id, pending[0].id]
+    assert len(webhook_receiver.accepted) == 1
+    assert len(relay.received) == 1  # the email went out once, before the kill
+    assert all(row.status == "sent" for row in _rows(store))
+    store.engine.dispose()
+
+
+def test_alerts_fire_once_per_story_and_rule(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                             webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver, alerts=True)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي الكويتي الأمريكي")
+    _add_story(store, feed_id="kuna", title="مجموعة التوجيه", watch="kw-uk")  # not watched by the alert
+    assert notify.queue_alerts(store, config) == 1
+    assert notify.queue_alerts(store, config) == 0
+    asyncio.run(notify.send_due(store, config))
+    [payload] = webhook_receiver.payloads()
+    assert payload["type"] == "story.alert"
+    store.engine.dispose()
+
+
+def test_missed_slot_is_built_once(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                   webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    digest = config.digests[0]
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # 12:00 in Kuwait: the 07:30 slot passed
+    slot = notify.missed_slot(store, digest, config.tz, now)
+    assert slot == datetime(2026, 11, 22, 4, 30, tzinfo=UTC)
+    notify.build_digest(store, config, digest, slot, now=now)
+    assert notify.missed_slot(store, digest, config.tz, now) is None
+    assert notify.missed_slot(store, digest, config.tz, now + timedelta(days=1)) is not None
+    store.engine.dispose()
+
+
+def test_feed_values_are_escaped_in_the_digest(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                               webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="<script>alert(1)</script> الحوار", link="javascript:alert(1)")
+    notify.build_digest(store, config, config.digests[0], slot=datetime.now(UTC))
+    asyncio.run(notify.send_due(store, config))
+    html = relay.received[0].message.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "javascript:" not in html
+    store.engine.dispose()
+
+
+def test_feed_names_come_from_the_database(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                          webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    with store.session() as session:
+        assert session.get(Feed, "kuna").name == "كونا"
+    content = notify.preview_digest(store, config, config.digests[0])
+    assert content.total == 0
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي")
+    content = notify.preview_digest(store, config, config.digests[0])
+    assert content.total == 1 and content.sections[0].items[0].source == "كونا"
+    assert _rows(store) == []  # preview records nothing
+    store.engine.dispose()
