@@ -1,0 +1,720 @@
+"""Deduplication and story clustering: one story, one entry, however many outlets.
+
+Three layers, cheapest first:
+
+* exact duplicates: the same canonical URL, or the same fingerprint of the normalised text;
+* near duplicates (a syndicated dispatch with a new headline, a trimmed paragraph, other
+  spelling): MinHash over character shingles of the normalised text, found through LSH band
+  hashes so that checking a new article costs the same with 10 thousand or 10 million stored;
+* stories (independent write-ups of one happening): same watch and round where known, close
+  in time, and similar enough in content and named entities.
+
+Everything here is pure: the store (SQL band table) and the in-memory engine below
+(`Clusterer`, used by `monitor cluster`, the evaluation and the tests) share the same
+features and decision functions, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import re
+import struct
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any, Literal, Protocol
+from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import structlog
+from datasketch import MinHash
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from monitor.arabic import normalize
+from monitor.durations import Duration
+
+log = structlog.get_logger()
+
+ArticleId = Hashable
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+class DedupConfig(BaseModel):
+    """The `[dedup]` TOML section.
+
+    The defaults come from bench/eval_dedup.py on ../shared/corpus/dev.jsonl (see the
+    figures quoted per field and in bench/README.md, section "Dedup").
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Character shingles over the normalised text with the spaces removed: they survive
+    # spelling noise, clitics and missing spaces that break word n-grams (on dev, char-5
+    # keeps every syndicated pair at estimated Jaccard >= 0.55 while word-5 drops one to 0.36).
+    shingle: Literal["char", "word"] = "char"
+    shingle_size: int = Field(5, ge=2, le=12)
+    # 128 permutations in 32 bands of 4 rows: LSH threshold (1/32)^(1/4) = 0.42, so a pair at
+    # Jaccard 0.55 (the lowest syndicated pair on dev) is a candidate with probability 0.998.
+    num_perm: int = Field(128, ge=16, le=1024)
+    bands: int = Field(32, ge=1, le=512)
+    seed: int = 1
+    # Estimated Jaccard at or above which two articles are the same dispatch. On dev the
+    # lowest syndicated pair scores 0.55 and the highest pair of different dispatches 0.23.
+    near_duplicate_threshold: float = Field(0.45, gt=0.0, le=1.0)
+    # Stories: independent write-ups of one happening.
+    story_window: Duration = timedelta(hours=72)
+    # Keyword-set similarity (weighted Jaccard) for two articles of the same watch and the
+    # same (or unstated) round; a stricter one when either watch is unknown.
+    story_threshold: float = Field(0.12, ge=0.0, le=1.0)
+    story_threshold_unknown_watch: float = Field(0.30, ge=0.0, le=1.0)
+    max_keywords: int = Field(64, ge=8, le=1024)
+
+    @model_validator(mode="after")
+    def _bands_divide_perms(self) -> DedupConfig:
+        if self.num_perm % self.bands:
+            raise ValueError(f"bands ({self.bands}) must divide num_perm ({self.num_perm})")
+        return self
+
+    @property
+    def rows(self) -> int:
+        return self.num_perm // self.bands
+
+
+# -- URL canonicalisation -------------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid",
+        "igshid", "mc_cid", "mc_eid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "ocid",
+        "cmpid", "ref_src", "ref_url", "spm", "at_medium", "at_campaign", "xtor", "ito",
+        "__twitter_impression", "s_cid", "wt.mc_id", "oly_enc_id", "oly_anon_id", "vero_id",
+    }
+)
+_TRACKING_PREFIXES = ("utm_", "pk_", "hmb_")
+# Query switches that only select the AMP rendering of the same page.
+_AMP_PARAMS = {"amp": None, "outputtype": "amp", "output": "amp", "_amp": None}
+_MOBILE_HOST_PREFIXES = ("www.", "m.", "mobile.", "amp.")
+_AMP_CACHE = re.compile(r"\.cdn\.ampproject\.org$")
+# RFC 3986 characters that need no escaping inside a path segment.
+_PATH_SAFE = "!$&'()*+,;=:@-._~"
+_QUERY_SAFE = "!$'()*,;:@/?-._~"
+
+
+def canonical_url(url: str) -> str:
+    """One spelling per page, so the same article reached by two links is stored once.
+
+    The variants folded together are those feeds really produce: scheme/host case, `www.`
+    and mobile/AMP hosts, default ports, http vs https, a trailing slash, fragments,
+    tracking parameters, parameter order, AMP paths and switches, Google's AMP cache, and
+    percent-encoded vs raw (or lower- vs upper-hex) non-ASCII paths. Path case is kept:
+    servers may treat it as significant.
+    """
+    text = url.strip()
+    parts = urlsplit(text)
+    if not parts.scheme or not parts.netloc:
+        return text
+    scheme = parts.scheme.lower()
+    if scheme == "http":
+        scheme = "https"  # news sites serve the same page on both; https is what survives
+    host, port = _host_and_port(parts)
+    path = parts.path
+    if _AMP_CACHE.search(host):
+        return _amp_cache_origin(path) or text
+    host = _strip_host_prefixes(host)
+    path = _strip_amp_path(path)
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, _canonical_path(path), _canonical_query(parts.query), ""))
+
+
+def _host_and_port(parts: Any) -> tuple[str, int | None]:
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        host = host.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return host, port
+
+
+def _strip_host_prefixes(host: str) -> str:
+    for prefix in _MOBILE_HOST_PREFIXES:
+        if host.startswith(prefix) and host.count(".") >= 2:
+            return host[len(prefix):]
+    return host
+
+
+def _amp_cache_origin(path: str) -> str | None:
+    """`https://www-x-com.cdn.ampproject.org/c/s/www.x.com/a/amp` is `https://x.com/a`."""
+    match = re.match(r"^/[a-z]/(s/)?(.+)$", path)
+    if not match:
+        return None
+    return canonical_url(("https://" if match.group(1) else "http://") + match.group(2))
+
+
+def _strip_amp_path(path: str) -> str:
+    if path.startswith("/amp/"):
+        path = path[4:]
+    for suffix in ("/amp/", "/amp", ".amp"):
+        if path.endswith(suffix) and len(path) > len(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def _canonical_segment(segment: str, safe: str) -> str:
+    raw = unquote_to_bytes(segment)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Not UTF-8 (a legacy windows-1256 link): keep the bytes, only normalise hex case.
+        return re.sub(r"%[0-9a-fA-F]{2}", lambda m: m.group(0).upper(), segment)
+    return quote(raw, safe=safe)
+
+
+def _canonical_path(path: str) -> str:
+    path = "/".join(_canonical_segment(segment, _PATH_SAFE) for segment in path.split("/"))
+    path = path.rstrip("/")
+    return path
+
+
+def _canonical_query(query: str) -> str:
+    if not query:
+        return ""
+    kept = []
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        lowered = key.lower()
+        if lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES):
+            continue
+        if lowered in _AMP_PARAMS and _AMP_PARAMS[lowered] in (None, value.lower()):
+            continue
+        kept.append((key, value))
+    kept.sort()
+    return urlencode(kept, quote_via=lambda s, safe="", *a: quote(s, safe=_QUERY_SAFE))
+
+
+# -- text features --------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+
+
+def _normalised_words(title: str, body: str) -> list[str]:
+    return _WORD.findall(normalize(f"{title}\n{body}"))
+
+
+def content_fingerprint(title: str, body: str) -> str:
+    """Exact-copy key: equal for texts that differ only in spelling noise, spacing, markup
+    or punctuation, because all of those disappear in the normalised word sequence."""
+    return _fingerprint_of_words(_normalised_words(title, body))
+
+
+def _fingerprint_of_words(words: list[str]) -> str:
+    return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+
+
+_U64 = np.uint64
+_MIX_MULT = _U64(0x9E3779B97F4A7C15)
+
+
+def _fmix64(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finaliser: spreads polynomial n-gram codes over all 64 bits."""
+    values = values ^ (values >> _U64(33))
+    values = values * _U64(0xFF51AFD7ED558CCD)
+    values = values ^ (values >> _U64(33))
+    values = values * _U64(0xC4CEB9FE1A85EC53)
+    return values ^ (values >> _U64(33))
+
+
+def _ngram_codes(units: np.ndarray, size: int) -> np.ndarray:
+    """Hash every run of `size` consecutive units at once (vectorised polynomial hash):
+    stable across processes, unlike hash(), because band hashes are stored in the database."""
+    count = len(units) - size + 1
+    if count <= 0:
+        count, size = (1, len(units)) if len(units) else (0, 0)
+    codes = np.zeros(count, dtype=_U64)
+    with np.errstate(over="ignore"):
+        for offset in range(size):
+            codes = codes * _MIX_MULT + units[offset : offset + count]
+        return _fmix64(codes)
+
+
+def shingle_hashes(words: list[str], config: DedupConfig) -> np.ndarray:
+    """32-bit hashes of the distinct shingles of a normalised word sequence."""
+    if config.shingle == "char":
+        text = "".join(words)
+        units = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(_U64)
+    else:
+        units = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=_U64, count=len(words))
+    codes = _ngram_codes(units, config.shingle_size)
+    return np.unique((codes >> _U64(32)).astype(np.uint32))
+
+
+@lru_cache(maxsize=8)
+def _minhash_template(num_perm: int, seed: int) -> MinHash:
+    return MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme="affine32")
+
+
+def minhash_signature(hashes: np.ndarray, config: DedupConfig) -> np.ndarray:
+    """datasketch's affine32 MinHash over pre-hashed shingles (identity hash: the shingle
+    codes are already uniform 32-bit values; datasketch pre-mixes them anyway)."""
+    sketch = _minhash_template(config.num_perm, config.seed).copy()
+    if len(hashes):
+        sketch.update_batch(hashes.tolist())
+    return np.asarray(sketch.hashvalues, dtype=np.uint32)
+
+
+def band_hashes(signature: np.ndarray, config: DedupConfig) -> list[int]:
+    """One signed 64-bit value per LSH band (fits a SQL BIGINT): two articles sharing any
+    band value are near-duplicate candidates."""
+    rows = signature.astype(_U64).reshape(config.bands, config.rows)
+    with np.errstate(over="ignore"):
+        codes = np.arange(1, config.bands + 1, dtype=_U64)
+        for column in range(config.rows):
+            codes = _fmix64(codes * _MIX_MULT + rows[:, column])
+    return codes.view(np.int64).tolist()
+
+
+_STOPWORDS = frozenset(
+    normalize(" ".join(
+        """في من على إلى الى عن مع أن ان إن التي الذي الذين هذا هذه ذلك تلك كان كانت يكون قد لقد
+        ما لا لم لن أو او ثم كما بين بعد قبل خلال حول حيث عند عبر منذ حتى أي كل بعض غير أكثر
+        اليوم أمس امس وقال قال وأضاف أضاف وأكد أكد وأوضح أوضح وأشار أشار مشيرا موضحا مؤكدا
+        إلى ضمن نحو لدى تم يتم وكان وقد وفي ومن وعلى فيما فيها فيه به بها له لها عليه عليها
+        هو هي هم نحن كما لكن بينما أيضا ايضا وذلك وهو وهي التى الذى هناك هنا""".split()
+    )).split()
+)
+# Light clitic stripping so that «والكويت», «بالكويت» and «الكويت» count as one keyword.
+_PREFIXES = ("وبال", "وال", "بال", "فال", "كال", "لل", "ال")
+
+
+def _keyword(word: str) -> str | None:
+    if word.isdigit():
+        return word if len(word) <= 4 else None
+    if word in _STOPWORDS or len(word) < 3:
+        return None
+    for prefix in _PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            word = word[len(prefix):]
+            break
+    else:
+        # The conjunction و alone is stripped only from long words; ب/ل/ف are left alone
+        # because too many names begin with them (بومبيو، بلينكن، بريطانيا).
+        if word[0] == "و" and len(word) >= 5:
+            word = word[1:]
+    return None if word in _STOPWORDS else word
+
+
+def keyword_set(words: list[str], limit: int) -> frozenset[str]:
+    """The content words that characterise an article (names, places, numbers, topics):
+    the most frequent first, the longer (rarer) ones breaking ties."""
+    counts = Counter(k for k in map(_keyword, words) if k)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], -len(item[0]), item[0]))
+    return frozenset(word for word, _ in ranked[:limit])
+
+
+# -- the features of one article ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArticleFeatures:
+    """Everything dedup needs about one article, computed once (in the parse workers) and
+    stored with it, so later comparisons never re-read or re-normalise the text."""
+
+    canonical_url: str | None
+    fingerprint: str
+    signature: bytes  # num_perm little-endian uint32 MinHash values
+    band_hashes: tuple[int, ...]
+    keywords: frozenset[str]
+    published: datetime
+    watch: str | None = None
+    round: int | None = None
+
+    @property
+    def signature_array(self) -> np.ndarray:
+        return np.frombuffer(self.signature, dtype="<u4")
+
+
+def compute_features(
+    title: str,
+    body: str,
+    url: str | None,
+    published: datetime,
+    watch: str | None = None,
+    round: int | None = None,
+    config: DedupConfig | None = None,
+) -> ArticleFeatures:
+    config = config or DedupConfig()
+    words = _normalised_words(title or "", body or "")
+    signature = minhash_signature(shingle_hashes(words, config), config)
+    return ArticleFeatures(
+        canonical_url=canonical_url(url) if url else None,
+        fingerprint=_fingerprint_of_words(words),
+        signature=signature.astype("<u4").tobytes(),
+        band_hashes=tuple(band_hashes(signature, config)),
+        keywords=keyword_set(words, config.max_keywords),
+        published=_aware(published),
+        watch=watch,
+        round=round,
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+_FEATURES_VERSION = 1
+
+
+def features_to_bytes(features: ArticleFeatures) -> bytes:
+    """Compact, versioned, pickle-free storage form (the store keeps it in a BLOB)."""
+    header = json.dumps(
+        {
+            "v": _FEATURES_VERSION,
+            "url": features.canonical_url,
+            "fp": features.fingerprint,
+            "bands": list(features.band_hashes),
+            "kw": sorted(features.keywords),
+            "pub": features.published.isoformat(),
+            "watch": features.watch,
+            "round": features.round,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+    return struct.pack("<I", len(header)) + header + features.signature
+
+
+def features_from_bytes(data: bytes) -> ArticleFeatures:
+    (length,) = struct.unpack_from("<I", data)
+    header = json.loads(data[4 : 4 + length].decode("utf-8"))
+    if header.get("v") != _FEATURES_VERSION:
+        raise ValueError(f"unsupported features version {header.get('v')!r}")
+    return ArticleFeatures(
+        canonical_url=header["url"],
+        fingerprint=header["fp"],
+        signature=bytes(data[4 + length :]),
+        band_hashes=tuple(header["bands"]),
+        keywords=frozenset(header["kw"]),
+        published=datetime.fromisoformat(header["pub"]),
+        watch=header["watch"],
+        round=header["round"],
+    )
+
+
+# -- decisions --------------------------------------------------------------------------------
+
+
+def estimated_jaccard(a: ArticleFeatures, b: ArticleFeatures) -> float:
+    left, right = a.signature_array, b.signature_array
+    if len(left) != len(right) or not len(left):
+        return 0.0
+    return float(np.count_nonzero(left == right)) / len(left)
+
+
+def is_near_duplicate(a: ArticleFeatures, b: ArticleFeatures, config: DedupConfig) -> bool:
+    """Same dispatch: same content fingerprint, or estimated shingle Jaccard over the threshold."""
+    if a.fingerprint == b.fingerprint:
+        return True
+    return estimated_jaccard(a, b) >= config.near_duplicate_threshold
+
+
+def keyword_similarity(a: ArticleFeatures, b: ArticleFeatures) -> float:
+    """Jaccard of the two keyword sets."""
+    if not a.keywords or not b.keywords:
+        return 0.0
+    shared = len(a.keywords & b.keywords)
+    return shared / (len(a.keywords) + len(b.keywords) - shared)
+
+
+def story_score(a: ArticleFeatures, b: ArticleFeatures, config: DedupConfig) -> float | None:
+    """Similarity of two articles as write-ups of one happening, or None when they cannot be
+    (different watch, different stated round, or too far apart in time)."""
+    if a.watch is not None and b.watch is not None and a.watch != b.watch:
+        return None
+    if a.round is not None and b.round is not None and a.round != b.round:
+        return None
+    if abs(a.published - b.published) > config.story_window:
+        return None
+    return keyword_similarity(a, b)
+
+
+def same_story(a: ArticleFeatures, b: ArticleFeatures, config: DedupConfig) -> bool:
+    score = story_score(a, b, config)
+    if score is None:
+        return False
+    known = a.watch is not None and b.watch is not None
+    return score >= (config.story_threshold if known else config.story_threshold_unknown_watch)
+
+
+# -- candidate indexes ------------------------------------------------------------------------
+
+
+class CandidateIndex(Protocol):
+    """Where near-duplicate candidates come from: band hashes shared with a stored article.
+    MemoryIndex serves the CLI, the evaluation and the tests; the store implements the same
+    look-up as an indexed SQL table `(band, hash) -> article_id`."""
+
+    def candidates(self, features: ArticleFeatures) -> Iterable[ArticleId]: ...
+
+    def add(self, article_id: ArticleId, features: ArticleFeatures) -> None: ...
+
+
+class MemoryIndex:
+    """LSH band index in numpy arrays rather than dicts of Python ints.
+
+    Per band, a sorted int64 array of band hashes with a parallel array of article
+    positions (12 bytes a band per article, ~400 MB for 1M articles with 32 bands, where
+    a dict-of-lists index needs several GB), plus a small dict of recent additions merged
+    into the arrays in batches, so look-ups stay O(bands log n) and insertion amortised cheap.
+    """
+
+    def __init__(self, bands: int, merge_every: int = 16384):
+        self.bands = bands
+        self.merge_every = merge_every
+        self._ids: list[ArticleId] = []
+        self._keys = [np.empty(0, dtype=np.int64) for _ in range(bands)]
+        self._positions = [np.empty(0, dtype=np.int32) for _ in range(bands)]
+        self._recent: list[dict[int, list[int]]] = [{} for _ in range(bands)]
+        self._recent_count = 0
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, article_id: ArticleId, features: ArticleFeatures) -> None:
+        self._add_hashes(article_id, features.band_hashes)
+
+    def _add_hashes(self, article_id: ArticleId, hashes: Iterable[int]) -> None:
+        position = len(self._ids)
+        self._ids.append(article_id)
+        for band, value in enumerate(hashes):
+            self._recent[band].setdefault(value, []).append(position)
+        self._recent_count += 1
+        if self._recent_count >= self.merge_every:
+            self._merge_recent()
+
+    def candidates(self, features: ArticleFeatures) -> list[ArticleId]:
+        """Stored articles sharing at least one band, oldest first."""
+        found: set[int] = set()
+        for band, value in enumerate(features.band_hashes):
+            keys = self._keys[band]
+            start = int(np.searchsorted(keys, value, side="left"))
+            if start < len(keys) and keys[start] == value:
+                stop = int(np.searchsorted(keys, value, side="right"))
+                found.update(self._positions[band][start:stop].tolist())
+            found.update(self._recent[band].get(value, ()))
+        return [self._ids[position] for position in sorted(found)]
+
+    def _merge_recent(self) -> None:
+        for band in range(self.bands):
+            recent = self._recent[band]
+            if not recent:
+                continue
+            keys = np.fromiter(
+                (key for key, positions in recent.items() for _ in positions), dtype=np.int64
+            )
+            positions = np.fromiter(
+                (position for plist in recent.values() for position in plist), dtype=np.int32
+            )
+            order = np.argsort(keys, kind="stable")
+            keys, positions = keys[order], positions[order]
+            at = np.searchsorted(self._keys[band], keys, side="right")
+            self._keys[band] = np.insert(self._keys[band], at, keys)
+            self._positions[band] = np.insert(self._positions[band], at, positions)
+            self._recent[band] = {}
+        self._recent_count = 0
+
+    @classmethod
+    def from_band_table(
+        cls, article_ids: Iterable[ArticleId], band_matrix: np.ndarray, merge_every: int = 16384
+    ) -> MemoryIndex:
+        """Rebuild at start-up from stored band hashes (one row per article, in id order),
+        with one sort per band instead of n inserts."""
+        ids = list(article_ids)
+        matrix = np.asarray(band_matrix, dtype=np.int64).reshape(len(ids), -1)
+        index = cls(matrix.shape[1], merge_every)
+        index._ids = ids
+        for band in range(index.bands):
+            order = np.argsort(matrix[:, band], kind="stable")
+            index._keys[band] = matrix[order, band]
+            index._positions[band] = order.astype(np.int32)
+        return index
+
+    def nbytes(self) -> int:
+        """Bytes held by the band arrays (the bulk of the index)."""
+        return sum(k.nbytes + p.nbytes for k, p in zip(self._keys, self._positions, strict=True))
+
+
+# -- the in-memory engine -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    duplicate_of: ArticleId | None
+    story: str
+
+
+@dataclass
+class _Seen:
+    article_id: ArticleId
+    features: ArticleFeatures
+    duplicate_of: ArticleId | None
+    story: str
+
+
+class Clusterer:
+    """Assigns each arriving article its earliest near copy and its story.
+
+    Articles arrive in order; the first of each story names it. Story candidates are the
+    articles of the same watch published within the window (kept per watch in a
+    time-sorted list), so the cost grows with the traffic of one window, not the archive.
+    """
+
+    def __init__(self, config: DedupConfig | None = None, index: CandidateIndex | None = None):
+        self.config = config or DedupConfig()
+        self.index: CandidateIndex = index if index is not None else MemoryIndex(self.config.bands)
+        self._seen: dict[ArticleId, _Seen] = {}
+        self._by_url: dict[str, ArticleId] = {}
+        self._by_fingerprint: dict[str, ArticleId] = {}
+        self._timeline: list[tuple[datetime, int, _Seen]] = []  # originals, by publication time
+
+    def add(self, article_id: ArticleId, features: ArticleFeatures) -> ClusterResult:
+        if article_id in self._seen:  # the same item polled twice: same answer, no new entry
+            seen = self._seen[article_id]
+            return ClusterResult(seen.duplicate_of, seen.story)
+        original = self._earliest_copy(features)
+        if original is not None:
+            story = original.story
+        else:
+            story = self._matching_story(features) or _story_key(article_id)
+        seen = _Seen(article_id, features, original.article_id if original else None, story)
+        self._seen[article_id] = seen
+        if features.canonical_url:
+            self._by_url.setdefault(features.canonical_url, article_id)
+        self._by_fingerprint.setdefault(features.fingerprint, article_id)
+        self.index.add(article_id, features)
+        if original is None:
+            bisect.insort(self._timeline, (features.published, len(self._seen), seen), key=lambda t: (t[0], t[1]))
+        return ClusterResult(seen.duplicate_of, story)
+
+    def _root(self, article_id: ArticleId) -> _Seen:
+        seen = self._seen[article_id]
+        return self._seen[seen.duplicate_of] if seen.duplicate_of is not None else seen
+
+    def _earliest_copy(self, features: ArticleFeatures) -> _Seen | None:
+        for exact in (self._by_url.get(features.canonical_url or ""), self._by_fingerprint.get(features.fingerprint)):
+            if exact is not None:
+                return self._root(exact)
+        for candidate in self.index.candidates(features):
+            seen = self._seen.get(candidate)
+            if seen is not None and is_near_duplicate(features, seen.features, self.config):
+                return self._root(candidate)
+        return None
+
+    def _matching_story(self, features: ArticleFeatures) -> str | None:
+        """The story of the most similar earlier original within the window, if any."""
+        window = self.config.story_window
+        start = bisect.bisect_left(self._timeline, features.published - window, key=lambda t: t[0])
+        stop = bisect.bisect_right(self._timeline, features.published + window, key=lambda t: t[0])
+        best: tuple[float, str] | None = None
+        for _, _, other in self._timeline[start:stop]:
+            if not same_story(features, other.features, self.config):
+                continue
+            score = story_score(features, other.features, self.config) or 0.0
+            if best is None or score > best[0]:
+                best = (score, other.story)
+        return best[1] if best else None
+
+
+def _story_key(article_id: ArticleId) -> str:
+    return f"story:{article_id}"
+
+
+# -- `monitor cluster` -------------------------------------------------------------------------
+
+
+class _Classifier(Protocol):
+    def classify(self, title: str, body: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ClusterInput:
+    """One line of `monitor cluster` input, validated."""
+
+    id: Any
+    title: str
+    body: str
+    url: str | None
+    published: datetime | None
+
+
+def parse_cluster_line(line: str) -> ClusterInput:
+    """Raise ValueError with a message fit for the error line."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"invalid JSON: {error.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    if data.get("id") is None or isinstance(data["id"], (dict, list)):
+        raise ValueError("missing or invalid id")
+    title = data.get("title") or ""
+    body = data.get("body") or data.get("summary") or ""
+    if not isinstance(title, str) or not isinstance(body, str):
+        raise ValueError("title and body/summary must be strings")
+    if not title and not body:
+        raise ValueError("empty title and body")
+    url = data.get("url")
+    if url is not None and not isinstance(url, str):
+        raise ValueError("url must be a string")
+    published = None
+    if data.get("published") is not None:
+        try:
+            published = _aware(datetime.fromisoformat(str(data["published"])))
+        except ValueError:
+            raise ValueError(f"invalid published date {data['published']!r}") from None
+    return ClusterInput(data["id"], title, body, url, published)
+
+
+def cluster_lines(
+    lines: Iterable[str], config: DedupConfig | None = None, rules: _Classifier | None = None
+) -> Iterator[tuple[str | None, str | None]]:
+    """`monitor cluster`: one output line (or one error line) per non-blank input line.
+
+    `rules` (a RuleSet) supplies watch and round; without it stories rest on time and
+    content alone. An article without `published` is dated like the previous one, since
+    the input is in arrival order.
+    """
+    config = config or DedupConfig()
+    clusterer = Clusterer(config)
+    last_published = datetime(1970, 1, 1, tzinfo=UTC)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = parse_cluster_line(line)
+        except ValueError as error:
+            yield None, json.dumps({"line": number, "error": str(error)}, ensure_ascii=False)
+            continue
+        published = item.published or last_published
+        last_published = published
+        watch, round_ = _watch_and_round(rules, item)
+        features = compute_features(item.title, item.body, item.url, published, watch, round_, config)
+        result = clusterer.add(item.id, features)
+        out = {"id": item.id, "duplicate_of": result.duplicate_of, "story": result.story}
+        yield json.dumps(out, ensure_ascii=False), None
+
+
+def _watch_and_round(rules: _Classifier | None, item: ClusterInput) -> tuple[str | None, int | None]:
+    if rules is None:
+        return None, None
+    # As the poll pipeline does: a watch only for flagged articles, the round always.
+    decision = rules.classify(item.title, item.body)
+    return (decision.watch if decision.flagged else None), decision.round
