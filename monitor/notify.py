@@ -330,7 +330,7 @@ async def send_due(store: Store, config: Config, now: datetime | None = None, on
     done = []
     for delivery in due:
         result = await _attempt(config, delivery)
-        done.append(_record(store, delivery.id, result, utcnow()))
+        done.append(_record(store, delivery.id, result, now))
     return done
 
 

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 import uuid
@@ -70,8 +69,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 (DB-API 
 def alembic_config() -> AlembicConfig:
     """Alembic settings built in code, so migrations run from an installed package too."""
     cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(resources.files("monitor.migrations")))
+    cfg.set_main_option("script_location", str(migrations_dir()))
     return cfg
+
+
+def migrations_dir() -> Path:
+    """`alembic/` beside the package in a source checkout; `monitor/migrations/` in a wheel.
+
+    The folder has no `__init__.py` on purpose: a package named `alembic` at the top of the
+    checkout would shadow the Alembic library itself."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package.parent / "alembic", package / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise FileNotFoundError("the Alembic migrations were not installed with the package")
 
 
 def upgrade(engine: Engine) -> None:

@@ -19,7 +19,6 @@ DEFAULT_CONFIG = REPO / "config" / "monitor.toml"
 POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL")
 POSTGRES_SKIP = "PostgreSQL tests skipped: MONITOR_TEST_POSTGRES_URL is not set (CI sets it via .ci/run)"
 
-pytest_plugins = ["tests.feedserver"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
