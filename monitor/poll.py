@@ -32,6 +32,17 @@ from monitor.store import DueFeed, Store, StoredPoll
 log = structlog.get_logger(__name__)
 
 LEASE = timedelta(minutes=10)
+HOST = os.uname().nodename
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ class Poller:
 
     config: Config
     store: Store
-    owner: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    owner: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}")
     rng: random.Random = field(default_factory=random.Random)
 
     async def __aenter__(self) -> Poller:
@@ -153,6 +164,7 @@ class Poller:
             user_agent=polling.user_agent,
         )
         await self._fetcher.__aenter__()
+        self.store.release_dead_leases(HOST, pid_alive)
         self._pool = self._make_pool()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         return self

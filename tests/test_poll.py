@@ -1,0 +1,247 @@
+"""The whole pipeline, fetch → parse → classify → dedup → store, against a real HTTP server on
+loopback and real databases: every entry stored exactly once, broken feeds contained."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+from sqlmodel import func, select
+
+from monitor.cli import main
+from monitor.config import Config
+from monitor.daemon import open_store
+from monitor.models import Article, Feed, Story
+from monitor.poll import Poller
+from monitor.store import Store
+from tests.conftest import REPO, make_config, write_config
+from tests.feedserver import FeedServer, feed_server  # noqa: F401
+
+RELEVANT_TITLE = "انطلاق الجولة الرابعة من الحوار الاستراتيجي بين الكويت والولايات المتحدة"
+RELEVANT_BODY = (
+    "واشنطن - (كونا) -- انطلقت اليوم أعمال الجولة الرابعة من الحوار الاستراتيجي بين دولة الكويت "
+    "والولايات المتحدة الأمريكية برئاسة وزير الخارجية الكويتي ووزير الخارجية الأمريكي، وبحث الجانبان "
+    "التعاون في مجالات الدفاع والأمن والتعليم والتجارة والاستثمار، وأكد الجانبان متانة العلاقات بين البلدين."
+)
+
+
+def item(guid: str, title: str, body: str, *, minutes: int = 0, link: str | None = None) -> dict:
+    return {"guid": guid, "title": title, "body": body, "link": link or guid,
+            "published": datetime(2026, 11, 20, 8, tzinfo=timezone.utc) + timedelta(minutes=minutes)}
+
+
+def rss(items: list[dict], title: str = "أخبار") -> bytes:
+    entries = "".join(
+        f"<item><title>{escape(it['title'])}</title><link>{escape(it['link'])}</link>"
+        f"<guid>{escape(it['guid'])}</guid><pubDate>{format_datetime(it['published'])}</pubDate>"
+        f"<description>{escape(it['body'])}</description></item>"
+        for it in items
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
+            f"<link>https://news.example/</link><description>d</description>{entries}</channel></rss>").encode()
+
+
+def filler(feed: int, index: int) -> dict:
+    return item(f"https://news{feed}.example/a/{index}", f"خبر محلي رقم {index} من المصدر {feed}",
+                f"نص الخبر {index} عن أحوال الطقس والأسواق والرياضة في المصدر {feed} " * 3, minutes=index)
+
+
+def feeds_toml(server: FeedServer, paths: list[str], extra: str = "") -> str:
+    return "[polling]\nparse_workers = 1\ntimeout = \"3s\"\n" + extra + "".join(
+        f'[[feeds]]\nid = "f{i}"\nname = "مصدر {i}"\nurl = "{server.url(path)}"\n' for i, path in enumerate(paths)
+    )
+
+
+def poll(config: Config, store: Store, only: list[str] | None = None) -> list:
+    async def run() -> list:
+        async with Poller(config, store) as poller:
+            return await poller.poll_due(only=only or [feed.id for feed in config.feeds])
+    return asyncio.run(run())
+
+
+def count(store: Store, *where: object) -> int:
+    with store.session() as session:
+        return session.exec(select(func.count()).select_from(Article).where(*where)).one()
+
+
+def test_fifty_feeds_stored_exactly_once_and_second_pass_is_all_304(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    paths = []
+    for feed in range(50):
+        path = f"/feed{feed}.xml"
+        feed_server.route(path, rss([filler(feed, i) for i in range(8)]), etag=f'"v{feed}"')
+        paths.append(path)
+    config_path = write_config(tmp_path, feeds_toml(feed_server, paths), db_url=db_url)
+
+    assert main(["--config", str(config_path), "poll"]) == 0
+    out = capsys.readouterr().out
+    assert "50 feeds polled, 0 failed, 400 new articles" in out
+    assert out.count(" ok ") == 50
+
+    assert main(["--config", str(config_path), "poll"]) == 0
+    out = capsys.readouterr().out
+    assert "50 feeds polled, 0 failed, 0 new articles" in out
+    assert out.count("not_modified") == 50
+    assert all(feed_server.requests_for(p)[-1].headers.get("if-none-match") for p in paths)
+
+    config = make_config(tmp_path, feeds_toml(feed_server, paths), db_url=db_url)
+    store = open_store(config)
+    assert count(store) == 400
+    health = {row.id: row for row in store.feed_health()}
+    assert all(row.article_count == 8 and row.has_etag and row.consecutive_failures == 0 for row in health.values())
+    store.engine.dispose()
+
+
+def test_broken_feeds_fail_alone_with_a_stored_error_and_backoff(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    feed_server.route("/good.xml", rss([filler(1, i) for i in range(3)]))
+    feed_server.route("/down.xml", b"oops", status=500, content_type="text/plain")
+    feed_server.route("/page.html", b"<html><body><h1>Not a feed</h1></body></html>", content_type="text/html")
+    feed_server.route("/slow.xml", rss([filler(2, 1)]), delay=5)
+    feed_server.route("/busy.xml", b"", status=429, retry_after="120")
+    config = make_config(tmp_path, feeds_toml(feed_server, ["/good.xml", "/down.xml", "/page.html", "/slow.xml", "/busy.xml"]), db_url=db_url)
+    store = open_store(config)
+    started = datetime.now(timezone.utc)
+    reports = {r.feed_id: r for r in poll(config, store)}
+    assert reports["f0"].status == "ok" and reports["f0"].new_articles == 3
+    assert {fid for fid, r in reports.items() if r.status == "error"} == {"f1", "f2", "f3", "f4"}
+    health = {row.id: row for row in store.feed_health()}
+    assert "500" in health["f1"].last_error
+    assert health["f2"].last_error and "feed" in health["f2"].last_error.lower()
+    assert "timeout" in health["f3"].last_error.lower() or "timed out" in health["f3"].last_error.lower()
+    assert health["f4"].next_poll_at >= started + timedelta(seconds=119)  # Retry-After honoured
+    for fid in ("f1", "f2", "f3", "f4"):
+        assert health[fid].consecutive_failures == 1
+        assert health[fid].next_poll_at > started  # backed off, still scheduled: never parked
+    assert count(store) == 3
+    store.engine.dispose()
+
+
+def test_decisions_and_dedup_are_stored_with_the_articles(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    original = item("https://www.kuna.net.kw/a/1?utm_source=rss", RELEVANT_TITLE, RELEVANT_BODY)
+    # A syndicated copy: another outlet, a new headline, the dispatch with a changed dateline.
+    copy = item("https://alanba.example/n/9", "الكويت وواشنطن تطلقان الجولة الرابعة للحوار الاستراتيجي",
+                RELEVANT_BODY.replace("واشنطن - (كونا) --", "واشنطن - الأنباء:"), minutes=30)
+    # The same URL in a third feed (tracking parameters aside) is the same article.
+    same_url = item("https://kuna.net.kw/a/1", RELEVANT_TITLE, RELEVANT_BODY, minutes=5)
+    unrelated = filler(3, 1)
+    feed_server.route("/kuna.xml", rss([original, unrelated]))
+    feed_server.route("/anba.xml", rss([copy]))
+    feed_server.route("/third.xml", rss([same_url]))
+    config = make_config(tmp_path, feeds_toml(feed_server, ["/kuna.xml", "/anba.xml", "/third.xml"]), db_url=db_url)
+    store = open_store(config)
+    poll(config, store, only=["f0"])
+    poll(config, store, only=["f1", "f2"])
+
+    with store.session() as session:
+        rows = {row.feed_id + ":" + row.guid: row for row in session.exec(select(Article))}
+        assert len(rows) == 3  # the third feed's entry was not stored again
+        first = rows["f0:" + original["guid"]]
+        second = rows["f1:" + copy["guid"]]
+        assert first.flagged and first.watch == "kw-us" and first.round == 4
+        assert '"matches"' in first.decision and first.rules_fingerprint == config.rules.fingerprint
+        assert not rows["f0:" + unrelated["guid"]].flagged
+        assert second.duplicate_of == first.id and second.story_id == first.story_id
+        story = session.get(Story, first.story_id)
+        assert story.flagged_at is not None and story.watch == "kw-us"
+        assert session.get(Feed, "f2").article_count == 0
+    store.engine.dispose()
+
+
+def test_permanent_redirect_updates_the_stored_url(tmp_path: Path, db_url: str, feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/new.xml", rss([filler(1, 1)]))
+    feed_server.redirect("/old.xml", "/new.xml", status=301)
+    config = make_config(tmp_path, feeds_toml(feed_server, ["/old.xml"]), db_url=db_url)
+    store = open_store(config)
+    assert poll(config, store)[0].new_articles == 1
+    assert store.feed_health()[0].url == feed_server.url("/new.xml")
+    store.engine.dispose()
+
+
+def test_process_pool_gives_the_same_result(tmp_path: Path, feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/a.xml", rss([item("https://k.example/1", RELEVANT_TITLE, RELEVANT_BODY), filler(1, 1)]))
+    body = feeds_toml(feed_server, ["/a.xml"]).replace("parse_workers = 1", "parse_workers = 2")
+    config = make_config(tmp_path, body)
+    store = open_store(config)
+    [report] = poll(config, store)
+    assert (report.new_articles, report.flagged) == (2, 1)
+    store.engine.dispose()
+
+
+def test_sigkill_mid_poll_then_restart_loses_nothing_and_duplicates_nothing(
+    tmp_path: Path, feed_server: FeedServer  # noqa: F811
+) -> None:
+    expected = 0
+    paths = []
+    for feed in range(30):
+        path = f"/k{feed}.xml"
+        # Half the feeds answer slowly, so the kill lands while polls are in flight.
+        feed_server.route(path, rss([filler(feed, i) for i in range(5)]), delay=1.5 if feed % 2 else 0, drip=0.05 if feed % 3 == 0 else 0)
+        paths.append(path)
+        expected += 5
+    config_path = write_config(tmp_path, feeds_toml(feed_server, paths).replace('timeout = "3s"', 'timeout = "10s"'))
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config_path), "run"],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sum(feed_server.hits(p) for p in paths) < 20:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+    config = make_config(tmp_path, feeds_toml(feed_server, paths))
+    store = open_store(config)
+    stored_before = count(store)
+    assert stored_before < expected, "the kill came too late to interrupt the pass"
+    # The restart: the killed process's leases expire; poll the rest (the CLI claims by name).
+    assert main(["--config", str(config_path), "poll"]) == 0
+    assert count(store) == expected
+    with store.session() as session:
+        guids = session.exec(select(Article.feed_id, Article.guid)).all()
+    assert len(guids) == len(set(guids)) == expected
+    store.engine.dispose()
+
+
+def test_sigterm_stops_the_daemon_cleanly_and_notifies_systemd(tmp_path: Path, feed_server: FeedServer) -> None:  # noqa: F811
+    import socket
+
+    feed_server.route("/a.xml", rss([filler(1, i) for i in range(3)]), delay=0.5)
+    config_path = write_config(tmp_path, feeds_toml(feed_server, ["/a.xml"]))
+    notify_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(notify_path))
+        sock.settimeout(30)
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "2000000"}
+        process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config_path), "run"],
+                                   cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert sock.recv(4096).startswith(b"READY=1")
+        while feed_server.hits("/a.xml") == 0:
+            time.sleep(0.05)
+        assert sock.recv(4096) == b"WATCHDOG=1"
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+        assert time.monotonic() - started < 10
+        messages = []
+        sock.settimeout(1)
+        try:
+            while True:
+                messages.append(sock.recv(4096))
+        except TimeoutError:
+            pass
+        assert any(m.startswith(b"STOPPING=1") for m in messages)
+    stderr = process.stderr.read().decode()
+    assert "daemon stopped" in stderr
