@@ -179,8 +179,8 @@ def safe_link(link: str | None, base_url: str) -> str | None:
     link = link.strip()
     if not link:
         return None
-    absolute = urljoin(base_url, link) if base_url else link
     try:
+        absolute = urljoin(base_url, link) if base_url else link
         parts = urlsplit(absolute)
     except ValueError:
         return None
