@@ -197,6 +197,10 @@ def test_javascript_and_data_links_are_dropped_but_entries_kept() -> None:
         ("  ", None),
         ("HTTPS://Example.com/A", "https://Example.com/A"),
         ("?page=2", "https://feeds.example.com/rss.xml?page=2"),
+        ("https://news.example/a b", "https://news.example/a b"),
+        ("http://user@host.example/x", "http://user@host.example/x"),
+        ("http://host.example:8080/x", "http://host.example:8080/x"),
+        ("http://[2001:db8::1]/x", "http://[2001:db8::1]/x"),
     ],
 )
 def test_safe_link(link: str, expected: str | None) -> None:
