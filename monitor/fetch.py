@@ -26,6 +26,9 @@ from email.utils import parsedate_to_datetime
 from typing import Literal, Self
 
 import httpx
+import structlog
+
+log = structlog.get_logger(__name__)
 
 FetchStatus = Literal["ok", "not_modified", "unchanged", "error"]
 
@@ -102,7 +105,7 @@ class Fetcher:
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             headers={"user-agent": self.user_agent, "accept": ACCEPT, "accept-encoding": ACCEPT_ENCODING},
-            trust_env=False,
+            trust_env=True,  # HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE, as operators expect
         )
         return self
 
@@ -129,6 +132,15 @@ class Fetcher:
                 return _failure(req, f"download not finished after {total:g}s (server too slow)", started)
             except httpx.HTTPError as exc:
                 return _failure(req, describe_http_error(exc, self.timeout), started)
+            except (httpx.InvalidURL, ValueError) as exc:
+                return _failure(req, f"invalid feed URL: {_root_message(exc)}", started)
+            except (OSError, ssl.SSLError) as exc:  # raised outside httpx's mapping, rarely
+                return _failure(req, f"network error: {_root_message(exc)}", started)
+            except Exception as exc:
+                # A bug (ours or a library's) for one odd response must not end the polling
+                # pass; it is logged with its traceback and stored like any failure.
+                log.exception("unexpected error while fetching", feed_id=req.feed_id, url=req.url)
+                return _failure(req, f"unexpected error: {type(exc).__name__}: {_root_message(exc)}", started)
 
     def _host_slot(self, url: str) -> asyncio.Semaphore:
         try:

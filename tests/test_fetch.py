@@ -203,9 +203,10 @@ async def test_refused_connection_is_a_clear_error() -> None:
     assert outcome.status == "error" and outcome.http_status is None
     assert outcome.error == "cannot connect: connection refused"
 
-async def test_invalid_url_does_not_raise() -> None:
-    outcome = await fetch_once("ftp://example.invalid/feed")
-    assert outcome.status == "error" and outcome.error.startswith("invalid feed URL")
+@pytest.mark.parametrize("url", ["ftp://example.invalid/feed", "http:///no-host", "not a url"])
+async def test_invalid_url_does_not_raise(url: str) -> None:
+    outcome = await fetch_once(url)
+    assert outcome.status == "error" and outcome.error.startswith("invalid feed URL"), outcome.error
 
 # -- redirects -------------------------------------------------------------------------------
 
