@@ -109,10 +109,11 @@ class Article(SQLModel, table=True):
 
 class ArticleBand(SQLModel, table=True):
     """LSH band hashes: the near-duplicate candidate look-up is an indexed SQL query, so it
-    costs the same with 10k or 1M stored articles and is shared by several daemons."""
+    costs the same with 10k or 1M stored articles and is shared by several daemons. Each
+    value mixes in its band number, so the index is on the value alone."""
 
     __tablename__ = "article_band"
-    __table_args__ = (Index("ix_article_band_lookup", "band", "hash"),)
+    __table_args__ = (Index("ix_article_band_hash", "hash"),)
 
     article_id: int = Field(foreign_key="article.id", primary_key=True)
     band: int = Field(sa_column=Column(SmallInteger, primary_key=True))

@@ -19,7 +19,7 @@ import uuid
 import structlog
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, event, func, or_, text, update
+from sqlalchemy import Engine, event, func, insert, or_, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, create_engine, select
@@ -304,15 +304,14 @@ class Store:
             if feed is None:
                 raise LookupError(f"feed {result.feed.id!r} is not in the database")
             stored = StoredPoll()
-            dedup = SqlDedup(session, self.engine.dialect.name, result.dedup_config)
-            for candidate in result.candidates:
-                outcome = dedup.insert(feed.id, candidate, result.fetched_at, result.rules_fingerprint)
+            checker = SqlDedup(session, result.dedup_config)
+            for outcome in checker.insert_all(feed.id, result.candidates, result.fetched_at, result.rules_fingerprint):
                 stored.add(outcome)
                 if outcome.article_id is not None:
                     bound.debug(
                         "article stored",
                         article_id=outcome.article_id,
-                        flagged=candidate.decision.flagged,
+                        flagged=outcome.flagged,
                         duplicate_of=outcome.duplicate_of,
                     )
             _apply_feed_state(feed, result, stored.new)
@@ -417,21 +416,126 @@ class StoredPoll:
         self.flagged += outcome.flagged
 
 
-class SqlDedup:
-    """Exact, near-duplicate and story checks for one article, run inside the poll's
-    transaction: the candidate look-ups are indexed queries, so their cost does not grow
-    with the archive, and a second daemon sharing the database sees the same index."""
+@dataclass
+class _Known:
+    """A stored (or just inserted) article as the dedup checks need it."""
 
-    def __init__(self, session: Session, dialect: str, config: DedupConfig):
+    id: int
+    story_id: int | None
+    duplicate_of: int | None
+    features: ArticleFeatures | None
+
+    @property
+    def original(self) -> int:
+        return self.duplicate_of or self.id
+
+
+@dataclass
+class _Plan:
+    """What will be written for one new article of a batch."""
+
+    candidate: Candidate
+    original: _Known | int | None  # stored original, index of an earlier batch article, or none
+    story: Story | None = None
+    story_id: int | None = None
+    duplicate_of: int | None = None
+    article: Article | None = None
+
+    def outcome(self) -> InsertOutcome:
+        assert self.article is not None
+        return InsertOutcome(
+            article_id=self.article.id,
+            duplicate_of=self.article.duplicate_of,
+            story_id=self.article.story_id,
+            flagged=self.candidate.decision.flagged,
+        )
+
+
+class SqlDedup:
+    """Exact, near-duplicate and story checks for one feed's new articles, inside the poll's
+    transaction. Each look-up is one indexed query for the whole batch (guids, canonical URLs,
+    fingerprints, LSH band hashes), so its cost does not grow with the archive, and a second
+    daemon sharing the database sees the same index. Articles of the same batch are checked
+    against each other too (a feed may carry two copies of one dispatch)."""
+
+    def __init__(self, session: Session, config: DedupConfig):
         self.session = session
-        self.dialect = dialect
         self.config = config
 
-    def insert(self, feed_id: str, candidate: Candidate, now: datetime, rules_fingerprint: str) -> InsertOutcome:
-        entry, features, decision = candidate.entry, candidate.features, candidate.decision
-        if self._already_stored(feed_id, entry.guid, features.canonical_url):
-            return InsertOutcome(article_id=None)
-        original = self._earliest_copy(features)
+    def insert_all(self, feed_id: str, candidates: Sequence[Candidate], now: datetime, rules_fingerprint: str) -> list[InsertOutcome]:
+        """Decide every candidate in memory, then write stories and articles with one flush
+        each (the ORM batches the INSERTs), and the band hashes with one executemany."""
+        if not candidates:
+            return []
+        features = [candidate.features for candidate in candidates]
+        seen_guids = self._stored_guids(feed_id, [c.entry.guid for c in candidates])
+        seen_urls = self._stored_urls([f.canonical_url for f in features if f.canonical_url])
+        by_fingerprint: dict[str, _Known | int] = dict(self._by_fingerprint([f.fingerprint for f in features]))
+        by_band: dict[int, list[_Known | int]] = dict(self._by_band(features))  # type: ignore[arg-type]
+        plans: list[_Plan | None] = []
+        for index, candidate in enumerate(candidates):
+            entry, feats = candidate.entry, candidate.features
+            if entry.guid in seen_guids or (feats.canonical_url and feats.canonical_url in seen_urls):
+                plans.append(None)
+                continue
+            seen_guids.add(entry.guid)
+            if feats.canonical_url:
+                seen_urls.add(feats.canonical_url)
+            original = by_fingerprint.get(feats.fingerprint)
+            if original is None:
+                original = self._near_copy(feats, by_band, candidates)
+            plans.append(_Plan(candidate, original))
+            by_fingerprint.setdefault(feats.fingerprint, index)
+            for value in feats.band_hashes:
+                by_band.setdefault(value, []).append(index)
+        self._write(feed_id, plans, now, rules_fingerprint)
+        return [plan.outcome() if plan else InsertOutcome(article_id=None) for plan in plans]
+
+    def _write(self, feed_id: str, plans: list[_Plan | None], now: datetime, rules_fingerprint: str) -> None:
+        active = [plan for plan in plans if plan is not None]
+        for plan in active:
+            if isinstance(plan.original, _Known):
+                plan.story_id = plan.original.story_id
+            elif plan.original is None:
+                plan.story_id = self._matching_story(plan.candidate.features)
+            if plan.story_id is None and plan.original is None:
+                decision = plan.candidate.decision
+                plan.story = Story(key=uuid.uuid4().hex, first_seen_at=now, watch=decision.watch, round=decision.round)
+                self.session.add(plan.story)
+        self.session.flush()
+        # Articles whose original is stored (or that have none) first; copies of an article
+        # of this same batch need its id, so they follow in a second flush.
+        for copies_of_batch in (False, True):
+            chosen = [plan for plan in active if isinstance(plan.original, int) == copies_of_batch]
+            for plan in chosen:
+                if isinstance(plan.original, int):
+                    source = plans[plan.original]
+                    assert source is not None and source.article is not None
+                    plan.duplicate_of = source.article.duplicate_of or source.article.id
+                    plan.story_id = source.article.story_id
+                elif isinstance(plan.original, _Known):
+                    plan.duplicate_of = plan.original.original
+                plan.article = self._article(feed_id, plan, now, rules_fingerprint)
+                self.session.add(plan.article)
+            if chosen:
+                self.session.flush()
+        band_rows = []
+        for plan in active:
+            article = plan.article
+            assert article is not None and article.id is not None
+            if plan.story is not None:
+                plan.story.headline_article_id = article.id
+            if plan.candidate.decision.flagged and plan.duplicate_of is None:
+                _mark_story_flagged(self.session, article.story_id, article, now)  # type: ignore[arg-type]
+            band_rows.extend(
+                {"article_id": article.id, "band": band, "hash": value}
+                for band, value in enumerate(plan.candidate.features.band_hashes)
+            )
+        if band_rows:
+            self.session.execute(insert(ArticleBand), band_rows)
+
+    def _article(self, feed_id: str, plan: _Plan, now: datetime, rules_fingerprint: str) -> Article:
+        entry, features, decision = plan.candidate.entry, plan.candidate.features, plan.candidate.decision
         article = Article(
             feed_id=feed_id,
             guid=entry.guid,
@@ -445,66 +549,81 @@ class SqlDedup:
             published_at=entry.published,
             published_is_fallback=entry.published_is_fallback,
             first_seen_at=now,
-            flagged=False,
             decision="{}",
             rules_fingerprint=rules_fingerprint,
             features=dedup.features_to_bytes(features),
-            duplicate_of=original.id if original else None,
+            duplicate_of=plan.duplicate_of,
+            story_id=plan.story.id if plan.story is not None else plan.story_id,
         )
         _set_decision(article, decision, rules_fingerprint)
-        story_id = original.story_id if original else self._matching_story(features)
-        if story_id is None:
-            story = Story(key=uuid.uuid4().hex, first_seen_at=now, watch=decision.watch, round=decision.round)
-            self.session.add(story)
-            self.session.flush()
-            story_id = story.id
-        article.story_id = story_id
-        self.session.add(article)
-        self.session.flush()
-        for band, value in enumerate(features.band_hashes):
-            self.session.add(ArticleBand(article_id=article.id, band=band, hash=value))
-        story = self.session.get(Story, story_id)
-        if story is not None and story.headline_article_id is None:
-            story.headline_article_id = article.id
-            self.session.add(story)
-        if decision.flagged and original is None:
-            _mark_story_flagged(self.session, story_id, article, now)
-        return InsertOutcome(
-            article_id=article.id, duplicate_of=article.duplicate_of, story_id=story_id, flagged=decision.flagged
+        return article
+
+    def _stored_guids(self, feed_id: str, guids: list[str]) -> set[str]:
+        query = select(Article.guid).where(Article.feed_id == feed_id, Article.guid.in_(guids))  # type: ignore[union-attr]
+        return set(self.session.exec(query))
+
+    def _stored_urls(self, urls: list[str]) -> set[str]:
+        if not urls:
+            return set()
+        return set(self.session.exec(select(Article.canonical_url).where(Article.canonical_url.in_(urls))))  # type: ignore[union-attr,arg-type]
+
+    def _by_fingerprint(self, fingerprints: list[str]) -> dict[str, _Known]:
+        query = (
+            select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint)
+            .where(Article.fingerprint.in_(fingerprints))  # type: ignore[attr-defined]
+            .order_by(Article.id)
         )
+        found: dict[str, _Known] = {}
+        for row in self.session.exec(query):
+            found.setdefault(row.fingerprint, _Known(row.id, row.story_id, row.duplicate_of, None))
+        return found
 
-    def _already_stored(self, feed_id: str, guid: str, canonical_url: str | None) -> bool:
-        query = select(Article.id).where(Article.feed_id == feed_id, Article.guid == guid)
-        if self.session.exec(query).first() is not None:
-            return True
-        if canonical_url is None:
-            return False
-        return self.session.exec(select(Article.id).where(Article.canonical_url == canonical_url)).first() is not None
+    def _by_band(self, features: list[ArticleFeatures]) -> dict[int, list[_Known]]:
+        """Stored articles sharing at least one LSH band value with any article of the batch.
+        Band values are band-specific (the band number is mixed in), so one IN list on the
+        indexed hash column finds them."""
+        values = sorted({value for f in features for value in f.band_hashes})
+        if not values:
+            return {}
+        hits = self.session.exec(
+            select(ArticleBand.article_id, ArticleBand.hash).where(ArticleBand.hash.in_(values))  # type: ignore[attr-defined]
+        ).all()
+        if not hits:
+            return {}
+        ids = sorted({hit.article_id for hit in hits})
+        rows = self.session.exec(
+            select(Article.id, Article.story_id, Article.duplicate_of, Article.features).where(Article.id.in_(ids))  # type: ignore[union-attr]
+        ).all()
+        known = {
+            row.id: _Known(row.id, row.story_id, row.duplicate_of, dedup.features_from_bytes(row.features) if row.features else None)
+            for row in rows
+        }
+        by_band: dict[int, list[_Known]] = {}
+        for hit in hits:
+            by_band.setdefault(hit.hash, []).append(known[hit.article_id])
+        return by_band
 
-    def _earliest_copy(self, features: ArticleFeatures) -> Article | None:
-        """The first stored article this one copies: same content, or a near copy by MinHash."""
-        exact = self.session.exec(
-            select(Article).where(Article.fingerprint == features.fingerprint).order_by(Article.id).limit(1)
-        ).first()
-        if exact is not None:
-            return exact.duplicate_of and self.session.get(Article, exact.duplicate_of) or exact
-        for candidate in self._band_candidates(features):
-            stored = dedup.features_from_bytes(candidate.features) if candidate.features else None
-            if stored is not None and dedup.is_near_duplicate(features, stored, self.config):
-                if candidate.duplicate_of:
-                    return self.session.get(Article, candidate.duplicate_of) or candidate
-                return candidate
+    def _near_copy(
+        self, features: ArticleFeatures, by_band: dict[int, list[_Known | int]], batch: Sequence[Candidate]
+    ) -> _Known | int | None:
+        """The earliest article this one nearly copies: a stored one (`_Known`, by id) before
+        an earlier one of this batch (its index)."""
+        stored: dict[int, _Known] = {}
+        earlier: set[int] = set()
+        for value in features.band_hashes:
+            for hit in by_band.get(value, ()):
+                if isinstance(hit, int):
+                    earlier.add(hit)
+                else:
+                    stored[hit.id] = hit
+        for article_id in sorted(stored):
+            known = stored[article_id]
+            if known.features is not None and dedup.is_near_duplicate(features, known.features, self.config):
+                return known
+        for index in sorted(earlier):
+            if dedup.is_near_duplicate(features, batch[index].features, self.config):
+                return index
         return None
-
-    def _band_candidates(self, features: ArticleFeatures) -> list[Article]:
-        if not features.band_hashes:
-            return []
-        clauses = [
-            (ArticleBand.band == band) & (ArticleBand.hash == value)  # type: ignore[operator]
-            for band, value in enumerate(features.band_hashes)
-        ]
-        ids = select(ArticleBand.article_id).where(or_(*clauses)).distinct()
-        return list(self.session.exec(select(Article).where(Article.id.in_(ids)).order_by(Article.id)))  # type: ignore[union-attr]
 
     def _matching_story(self, features: ArticleFeatures) -> int | None:
         """An independent write-up of an event joins the story of an earlier flagged article."""
@@ -512,18 +631,17 @@ class SqlDedup:
             return None
         window = self.config.story_window
         query = (
-            select(Article)
+            select(Article.story_id, Article.features)
             .where(Article.watch == features.watch, Article.flagged.is_(True))  # type: ignore[attr-defined]
             .where(Article.published_at >= features.published - window)
             .where(Article.published_at <= features.published + window)
             .order_by(Article.id)
             .limit(500)
         )
-        for row in self.session.exec(query):
-            if row.features is None or row.story_id is None:
-                continue
-            if dedup.same_story(features, dedup.features_from_bytes(row.features), self.config):
-                return row.story_id
+        for story_id, blob in self.session.exec(query):
+            if blob is not None and story_id is not None:
+                if dedup.same_story(features, dedup.features_from_bytes(blob), self.config):
+                    return story_id
         return None
 
 

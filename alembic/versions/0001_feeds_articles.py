@@ -91,7 +91,7 @@ def upgrade() -> None:
         sa.Column("band", sa.SmallInteger(), primary_key=True),
         sa.Column("hash", sa.BigInteger(), nullable=False),
     )
-    op.create_index("ix_article_band_lookup", "article_band", ["band", "hash"])
+    op.create_index("ix_article_band_hash", "article_band", ["hash"])
 
 
 def downgrade() -> None:
