@@ -245,3 +245,31 @@ def test_sigterm_stops_the_daemon_cleanly_and_notifies_systemd(tmp_path: Path, f
         assert any(m.startswith(b"STOPPING=1") for m in messages)
     stderr = process.stderr.read().decode()
     assert "daemon stopped" in stderr
+
+
+def test_reclassify_applies_the_current_rules_to_stored_articles(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    feed_server.route("/a.xml", rss([item("https://k.example/1", RELEVANT_TITLE, RELEVANT_BODY), filler(1, 1)]))
+    config_path = write_config(tmp_path, feeds_toml(feed_server, ["/a.xml"]), db_url=db_url)
+    assert main(["--config", str(config_path), "poll"]) == 0
+    config = make_config(tmp_path, feeds_toml(feed_server, ["/a.xml"]), db_url=db_url)
+    store = open_store(config)
+    # Pretend the articles were decided under older rules that missed the relevant one.
+    with store.session() as session:
+        for row in session.exec(select(Article)):
+            row.flagged, row.watch, row.round, row.rules_fingerprint = False, None, None, "old-rules"
+            session.add(row)
+        session.commit()
+    capsys.readouterr()
+    assert main(["--config", str(config_path), "reclassify"]) == 0
+    assert capsys.readouterr().out.startswith("1 articles changed decision")
+    assert count(store, Article.flagged.is_(True)) == 1
+    assert count(store, Article.rules_fingerprint == config.rules.fingerprint) == 2
+    with store.session() as session:
+        story = session.exec(select(Story).where(Story.flagged_at.is_not(None))).one()
+        assert story.watch == "kw-us"
+    # Nothing left to do: a second run changes nothing.
+    assert main(["--config", str(config_path), "reclassify"]) == 0
+    assert capsys.readouterr().out.startswith("0 articles changed decision")
+    store.engine.dispose()
