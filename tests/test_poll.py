@@ -273,3 +273,34 @@ def test_reclassify_applies_the_current_rules_to_stored_articles(
     assert main(["--config", str(config_path), "reclassify"]) == 0
     assert capsys.readouterr().out.startswith("0 articles changed decision")
     store.engine.dispose()
+
+
+def test_sighup_reloads_the_config_and_rejects_a_bad_one(tmp_path: Path, feed_server: FeedServer) -> None:  # noqa: F811
+    feed_server.route("/a.xml", rss([filler(1, 1)]))
+    feed_server.route("/b.xml", rss([filler(2, 1)]))
+    config_path = write_config(tmp_path, feeds_toml(feed_server, ["/a.xml"]))
+    process = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config_path), "run"],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: feed_server.hits("/a.xml") >= 1)
+        good = config_path.read_text(encoding="utf-8")
+        config_path.write_text(good.replace("[polling]", "[polling]\ninterval = \"never\""), encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        time.sleep(1.0)
+        assert process.poll() is None  # a bad config is rejected; the daemon keeps running
+        config_path.write_text(good + f'[[feeds]]\nid = "late"\nurl = "{feed_server.url("/b.xml")}"\n', encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        _wait_for(lambda: feed_server.hits("/b.xml") >= 1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+    stderr = process.stderr.read()
+    assert "config reload rejected" in stderr and "polling.interval" in stderr
+    assert "config reloaded" in stderr
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
