@@ -3,8 +3,8 @@
 News feeds spell the same word many ways (hamza forms, ى/ي, ة/ه, Persian letters, tatweel,
 diacritics, HTML entities, Eastern digits). Everything that compares Arabic text, the relevance
 rules and the near-duplicate detector alike, goes through `normalize` so that those spellings
-compare equal. `tokenize` keeps character offsets into the original text because analysts see
-matches highlighted in what the outlet actually published.
+compare equal. Tokenisation keeps character offsets into the original text because analysts
+see matches highlighted in what the outlet actually published.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from itertools import accumulate, chain, count, repeat
+from operator import add
 
-__all__ = ["Token", "normalize", "tokenize", "NormalizedText", "normalize_aligned", "parse_ordinal", "ORDINALS"]
+__all__ = ["ORDINALS", "Token", "TokenizedText", "chunk_words", "normalize", "parse_ordinal", "tokenize"]
 
-# Private-use character standing in for a deleted character, so that a first normalisation
-# pass keeps the original length and offsets stay trivially aligned.
+# Private-use character that pads a decoded HTML entity to the entity's length, so that
+# offsets into the decoded text are offsets into the original.
 FILLER = "\ue000"
 
 _DIACRITICS = (
@@ -45,27 +47,14 @@ _LETTERS = {
     "ة": "ه", "ۀ": "ه", "ھ": "ه", "ە": "ه", "ہ": "ه", "ۃ": "ه",
     "ک": "ك", "ڪ": "ك",
 }
-_SPACES = ["\u00a0", "\u2007", "\u202f", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004",
-           "\u2005", "\u2006", "\u2008", "\u2009", "\u200a", "\u205f", "\u3000", "\t", "\r", "\n",
-           "\x0b", "\x0c", "\x85", "\u2028", "\u2029"]
 
-# Same-length table: every character maps to exactly one character (deletions become FILLER).
-_ALIGNED_TABLE: dict[int, str] = {}
-_ALIGNED_TABLE.update({ord(c): FILLER for c in _DIACRITICS + _INVISIBLE})
-_ALIGNED_TABLE.update({ord(k): v for k, v in _LETTERS.items()})
-_ALIGNED_TABLE.update({0x0660 + i: str(i) for i in range(10)})  # Arabic-Indic digits
-_ALIGNED_TABLE.update({0x06F0 + i: str(i) for i in range(10)})  # Persian digits
-_ALIGNED_TABLE.update({ord(c): " " for c in _SPACES})
-_ALIGNED_TABLE.update({ord(c): chr(ord(c) + 32) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
-
-# Deleting table for the plain `normalize`.
-_TABLE: dict[int, str | None] = {k: (None if v == FILLER else v) for k, v in _ALIGNED_TABLE.items()}
+_TABLE: dict[int, str | None] = {}
+_TABLE.update({ord(c): None for c in _DIACRITICS + _INVISIBLE})
+_TABLE.update({ord(k): v for k, v in _LETTERS.items()})
+_TABLE.update({0x0660 + i: str(i) for i in range(10)})  # Arabic-Indic digits
+_TABLE.update({0x06F0 + i: str(i) for i in range(10)})  # Persian digits
 
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
-_WHITESPACE = re.compile(r"\s+")
-_NEEDS_WORK = re.compile(
-    "[&\u00a0-\U0010ffff]"
-)  # anything beyond plain ASCII may need the slow checks
 
 
 def _decode_entities(text: str) -> str:
@@ -104,81 +93,6 @@ def _normalize_once(text: str) -> str:
     return " ".join(text.split())
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A normalised word and where it sits in the original text (end exclusive)."""
-
-    norm: str
-    start: int
-    end: int
-
-
-class NormalizedText:
-    """Normalised text (single-spaced not guaranteed) plus a map back to original offsets.
-
-    Matching runs regexes over `text`; `original_span` turns a match span back into the span of
-    the original characters, which is what the user highlights.
-    """
-
-    __slots__ = ("text", "_breaks", "_shifts", "_offsets", "_original_length")
-
-    def __init__(self, text: str, breaks: list[int], shifts: list[int], offsets: list[int] | None, original_length: int):
-        self.text = text
-        self._breaks = breaks  # normalised positions where the shift changes
-        self._shifts = shifts  # original - normalised from that break on
-        self._offsets = offsets  # full per-character map (slow path only)
-        self._original_length = original_length
-
-    def original_index(self, index: int) -> int:
-        """Original position of the normalised character at `index`."""
-        if self._offsets is not None:
-            return self._offsets[index]
-        if not self._breaks:
-            return index
-        k = bisect_right(self._breaks, index)
-        return index + (self._shifts[k - 1] if k else 0)
-
-    def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """Original [start, end) covering normalised [start, end); end > start for non-empty spans."""
-        if end <= start:
-            position = self.original_index(start) if start < len(self.text) else self._original_length
-            return position, position
-        return self.original_index(start), self.original_index(end - 1) + 1
-
-
-def normalize_aligned(text: str) -> NormalizedText:
-    """Normalise like `normalize` (without collapsing whitespace) but keep a map to `text`.
-
-    Fast path: entities are decoded in place padded with FILLER, a same-length table does the
-    rest, so the only misalignment comes from deleted characters, recorded as a few breakpoints.
-    Text that NFKC or case folding would change in length takes a per-character slow path.
-    """
-    aligned = text
-    if "&" in aligned:
-        aligned = _decode_entities_in_place(aligned)
-    aligned = aligned.translate(_ALIGNED_TABLE)
-    if not aligned.isascii():
-        folded = aligned.casefold()
-        if len(folded) != len(aligned) or not unicodedata.is_normalized("NFKC", folded):
-            return _normalize_slow(aligned, len(text))
-        aligned = folded
-    if FILLER not in aligned:
-        return NormalizedText(aligned, [], [], None, len(text))
-    breaks: list[int] = []
-    shifts: list[int] = []
-    removed = 0
-    pieces: list[str] = []
-    previous_end = 0
-    for run in re.finditer(FILLER + "+", aligned):
-        pieces.append(aligned[previous_end:run.start()])
-        removed += run.end() - run.start()
-        breaks.append(run.start() - (removed - (run.end() - run.start())))
-        shifts.append(removed)
-        previous_end = run.end()
-    pieces.append(aligned[previous_end:])
-    return NormalizedText("".join(pieces), breaks, shifts, None, len(text))
-
-
 def _decode_entities_in_place(text: str) -> str:
     """Replace each entity by its decoded text padded with FILLER to the entity's length."""
 
@@ -197,30 +111,147 @@ def _decode_entities_in_place(text: str) -> str:
     return text
 
 
-def _normalize_slow(aligned: str, original_length: int) -> NormalizedText:
-    out: list[str] = []
-    offsets: list[int] = []
-    for index, char in enumerate(aligned):
-        if char == FILLER:
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A normalised word and where it sits in the original text (end exclusive)."""
+
+    norm: str
+    start: int
+    end: int
+
+
+# Characters that belong to a word in raw text: letters, digits, combining marks (harakat),
+# tatweel, zero-width (non-)joiners and the entity padding. Everything else separates words.
+_RAW_WORD = re.compile(
+    "[\\w\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u08d3-\u08ff\u00ad\u200c\u200d" + FILLER + "]+"
+)
+_LONG_WHITESPACE = re.compile(r"\s{2,}")
+_TRIM = FILLER + "\u00ad\u200c\u200d\u0640"
+
+# Whitespace-separated chunks recur constantly in news text, so their analysis is cached:
+# chunk → normalised words, and chunk → the words' spans inside the chunk.
+_CHUNK_WORDS: dict[str, tuple[str, ...]] = {}
+_CHUNK_SPANS: dict[str, tuple[tuple[int, int], ...]] = {}
+_CACHE_LIMIT = 400_000
+
+
+def _analyse_chunk(chunk: str) -> None:
+    words: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for match in _RAW_WORD.finditer(chunk):
+        raw = match.group()
+        norm = normalize(raw)
+        if not norm:
             continue
-        piece = unicodedata.normalize("NFKC", char).translate(_TABLE).casefold()
-        for produced in piece:
-            out.append(produced)
-            offsets.append(index)
-    return NormalizedText("".join(out), [], [], offsets, original_length)
+        lead = len(raw) - len(raw.lstrip(_TRIM))
+        tail = len(raw) - len(raw.rstrip(_TRIM))
+        span = (match.start() + lead, match.end() - tail)
+        for part in norm.split(" "):  # NFKC may expand a ligature into several words
+            words.append(part)
+            spans.append(span)
+    _CHUNK_WORDS[chunk] = tuple(words)
+    _CHUNK_SPANS[chunk] = tuple(spans)
 
 
-_WORD = re.compile(r"\w+")
+def chunk_words(chunk: str) -> tuple[str, ...]:
+    """Normalised words of a whitespace-free piece of raw text (cached)."""
+    words = _CHUNK_WORDS.get(chunk)
+    if words is None:
+        _analyse_chunk(chunk)
+        words = _CHUNK_WORDS[chunk]
+    return words
+
+
+class TokenizedText:
+    """The normalised words of a text, with their spans in the original computed on demand.
+
+    Built for throughput: the text is split on whitespace into chunks, and each distinct chunk
+    is analysed once (cached), so the common path runs at C speed; a regex tokenizer over
+    Unicode text costs several times more. Word lists, word numbering and offsets are only
+    built when asked for (for the few articles and words that match a rule).
+    """
+
+    __slots__ = ("original", "chunks", "chunk_set", "_padded", "_words", "_cumulative", "_chunk_of_word", "_starts")
+
+    def __init__(self, text: str):
+        self.original = text
+        padded = _decode_entities_in_place(text) if "&" in text else text
+        self._padded = padded
+        self.chunks: list[str] = padded.split()
+        self.chunk_set: set[str] = set(self.chunks)
+        missing = self.chunk_set.difference(_CHUNK_WORDS)
+        if missing and len(_CHUNK_WORDS) + len(missing) > _CACHE_LIMIT:
+            _CHUNK_WORDS.clear()  # a crude bound; the vocabulary of news refills it quickly
+            _CHUNK_SPANS.clear()
+            missing = self.chunk_set
+        for chunk in missing:
+            _analyse_chunk(chunk)
+        self._words: list[str] | None = None
+        self._cumulative: list[int] | None = None
+        self._chunk_of_word: list[int] | None = None
+        self._starts: tuple[list[int], list[int], list[int]] | None = None
+
+    @property
+    def words(self) -> list[str]:
+        """All normalised words, in order."""
+        if self._words is None:
+            self._words = list(chain.from_iterable(map(_CHUNK_WORDS.__getitem__, self.chunks)))
+        return self._words
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def chunk_words(self, chunk_index: int) -> tuple[str, ...]:
+        return _CHUNK_WORDS[self.chunks[chunk_index]]
+
+    def word_index(self, chunk_index: int, sub_index: int) -> int:
+        """Index in `words` of the sub_index-th word of a chunk."""
+        if self._cumulative is None:
+            self._cumulative = list(accumulate(map(len, map(_CHUNK_WORDS.__getitem__, self.chunks)), initial=0))
+        return self._cumulative[chunk_index] + sub_index
+
+    def span(self, index: int) -> tuple[int, int]:
+        """Original [start, end) of word `index`."""
+        if self._chunk_of_word is None:
+            counts = map(len, map(_CHUNK_WORDS.__getitem__, self.chunks))
+            self._chunk_of_word = list(chain.from_iterable(map(repeat, range(len(self.chunks)), counts)))
+        chunk_index = self._chunk_of_word[index]
+        offset = index - bisect_left(self._chunk_of_word, chunk_index)
+        chunk_start = self._chunk_start(chunk_index)
+        start, end = _CHUNK_SPANS[self.chunks[chunk_index]][offset]
+        return chunk_start + start, chunk_start + end
+
+    def _chunk_start(self, chunk_index: int) -> int:
+        if self._starts is None:
+            self._starts = self._locate_chunks()
+        lower, breaks, extras = self._starts
+        return lower[chunk_index] + extras[bisect_right(breaks, chunk_index) - 1]
+
+    def _locate_chunks(self) -> tuple[list[int], list[int], list[int]]:
+        """Chunk starts as (starts if separated by single spaces, breakpoints, extra offsets).
+
+        Chunk i starts at sum(len + 1 of earlier chunks) plus the extra length of the longer
+        whitespace runs before it (paragraph breaks), of which an article has only a few.
+        """
+        text = self._padded
+        lower = list(map(add, accumulate(map(len, self.chunks), initial=0), count()))
+        leading = len(text) - len(text.lstrip())
+        breaks, extras = [0], [leading]
+        extra = leading
+        for run in _LONG_WHITESPACE.finditer(text, leading):
+            if run.end() == len(text):
+                break
+            extra += run.end() - run.start() - 1
+            # the chunk after this run starts at run.end(), i.e. lower = run.end() - extra
+            breaks.append(bisect_left(lower, run.end() - extra))
+            extras.append(extra)
+        return lower, breaks, extras
 
 
 def tokenize(text: str) -> list[Token]:
     """Words of `text`, normalised, with their spans in `text` (for highlighting)."""
-    normalized = normalize_aligned(text)
-    tokens = []
-    for match in _WORD.finditer(normalized.text):
-        start, end = normalized.original_span(match.start(), match.end())
-        tokens.append(Token(match.group(), start, end))
-    return tokens
+    tokenized = TokenizedText(text)
+    return [Token(word, *tokenized.span(i)) for i, word in enumerate(tokenized.words)]
 
 
 # --- Arabic ordinals -------------------------------------------------------------------------

@@ -13,16 +13,17 @@ mentions live.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from monitor.arabic import ORDINALS, NormalizedText, normalize, normalize_aligned
+from monitor.arabic import ORDINALS, TokenizedText, chunk_words, normalize
 
 __all__ = [
     "ClauseConfig",
@@ -160,126 +161,218 @@ class Decision:
 
 
 # -- term compilation ------------------------------------------------------------------------
-# A term is matched on normalised text as a sequence of words. Each Arabic word may carry the
-# clitics news text glues to it (و ف ب ك ل, the article) and nisba/plural/pronoun suffixes, so
-# «كويت» finds الكويت، والكويتي، للكويتيين. A word written with the article («البلاد») requires
-# it, which keeps «بلاده» (his country, often the partner's) from matching «البلاد».
+# A term is a sequence of words matched on consecutive normalised words of the article. Each
+# Arabic word may carry the clitics news text glues to it (و ف ب ك ل, the article) and
+# nisba/plural/pronoun suffixes, so «كويت» finds الكويت، والكويتي، للكويتيين. A word written
+# with the article («البلاد») requires it, which keeps «بلاده» (his country, often the
+# partner's) from matching «البلاد». The surface forms are expanded once at load time, so
+# matching an article is a set intersection and a few dictionary look-ups.
 
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
-_CONJ = "(?:[وف])?"
-_PREP_ART = "(?:[بك]?ال|لل)"
-_PREP = "(?:[بلك])"
-_SUFFIX = "(?:يتين|يتان|يين|يون|يات|يه|ي|ين|ون|ان|ات|هما|هم|هن|ها|ه|كما|كم|ك|نا)?"
-_ART_SUFFIX = "(?:يين|يون|يات|يتين|يتان|يه|ي|ين|ون|ان|ات)?"
-_TAA_SUFFIX = "(?:ه|ت(?:هما|هم|هن|ها|ه|ي|كم|ك|نا|ين|ان)|ات|تين|تان|يه|ي)"
-_GAP = r"[^\w.!?؟:،,;؛\n]{1,6}"  # between the words of a phrase: spaces, hyphens, quotes
-_WORD_START = r"(?<!\w)"
-_WORD_END = r"(?!\w)"
-_ARTICLE_WORD = re.compile(r"^(?:ال)(..+)$")
+_CONJUNCTIONS = ("", "و", "ف")
+_ARTICLE_PREFIXES = ("ال", "بال", "كال", "لل")
+_PREPOSITIONS = ("ب", "ل", "ك")
+_NISBA_PLURAL = ("", "ي", "يه", "يين", "يون", "يات", "يتين", "يتان", "ين", "ون", "ان", "ات")
+_PRONOUNS = ("ه", "ها", "هما", "هم", "هن", "ك", "كما", "كم", "نا")
+_TAA_ARTICLE = ("ه", "ات", "تين", "تان")
+_TAA_FREE = ("ه", "ات", "تين", "تان", *("ت" + p for p in (*_PRONOUNS, "ي", "ين", "ان")), *("ات" + p for p in _PRONOUNS))
 
 
-def _word_pattern(word: str) -> str:
+def surface_forms(word: str) -> frozenset[str]:
+    """Every spelling of a normalised rule word that counts as that word in running text."""
     if not _ARABIC_LETTER.search(word):
-        return re.escape(word)
-    has_article = _ARTICLE_WORD.match(word) is not None and len(word) >= 4
+        return frozenset({word})
+    has_article = word.startswith("ال") and len(word) >= 4
     core = word[2:] if has_article else word
     if core.endswith("ه") and len(core) >= 3:
-        body = re.escape(core[:-1]) + _TAA_SUFFIX
+        stem, suffixes = core[:-1], (_TAA_ARTICLE if has_article else _TAA_FREE)
     else:
-        body = re.escape(core) + (_ART_SUFFIX if has_article else _SUFFIX)
-    if has_article:
-        # "(?<=\w)ال" also finds the word glued to the previous one (missing_spaces noise).
-        return f"(?:{_CONJ}{_PREP_ART}|(?<=[^\\W\\d_])ال){body}"
-    return f"(?:{_CONJ}(?:{_PREP_ART}|{_PREP})?){body}"
+        stem, suffixes = core, (_NISBA_PLURAL if has_article else _NISBA_PLURAL + _PRONOUNS)
+    prefixes = _ARTICLE_PREFIXES if has_article else ("", *_ARTICLE_PREFIXES, *_PREPOSITIONS)
+    return frozenset(c + p + stem + s for c in _CONJUNCTIONS for p in prefixes for s in suffixes)
 
 
-def term_pattern(term: str) -> str:
-    """Regex (on normalised text) for one term as written in the rules."""
-    if term.startswith("re:"):
-        return term[3:]
-    words = normalize(term).split()
-    if not words:
-        raise ValueError("empty term")
-    inner = _GAP.join(_word_pattern(w) for w in words)
-    return f"(?:(?<!\\w)|(?<=[^\\W\\d_])(?=ال)){inner}{_WORD_END}" if _ARABIC_LETTER.search(words[0]) else f"{_WORD_START}{inner}{_WORD_END}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    """A match on normalised text: term list, term, field and normalised span."""
+class _Hit(NamedTuple):
+    """A term found in one field, as a range of word indices (inclusive)."""
 
     list_name: str
     term: str
     field: FieldName
-    start: int
-    end: int
+    first: int
+    last: int
 
 
-@dataclass
 class _Field:
-    """One article field, normalised, with lazily computed word positions."""
+    """One article field: its normalised words and, on demand, their original spans."""
 
-    name: FieldName
-    original: str
-    norm: NormalizedText
-    _word_starts: list[int] | None = None
+    __slots__ = ("name", "tokens", "_joined", "_joined_starts")
 
-    def word_index(self, position: int) -> int:
-        if self._word_starts is None:
-            self._word_starts = [m.start() for m in _WORD_RE.finditer(self.norm.text)]
-        return bisect_right(self._word_starts, position) - 1
+    def __init__(self, name: FieldName, text: str):
+        self.name = name
+        self.tokens = TokenizedText(text)
+        self._joined: str | None = None
+        self._joined_starts: list[int] | None = None
 
-    def words_after(self, position: int, limit: int) -> list[re.Match[str]]:
-        found = []
-        for match in _WORD_RE.finditer(self.norm.text, position):
-            found.append(match)
-            if len(found) >= limit:
-                break
-        return found
+    @property
+    def words(self) -> list[str]:
+        return self.tokens.words
+
+    def joined(self) -> str:
+        if self._joined is None:
+            self._joined = " ".join(self.words)
+        return self._joined
+
+    def word_at(self, char_index: int) -> int:
+        """Index of the word containing position `char_index` of `joined()`."""
+        return self.joined().count(" ", 0, char_index)
+
+    def original_span(self, first: int, last: int) -> tuple[int, int]:
+        return self.tokens.span(first)[0], self.tokens.span(last)[1]
 
 
-_WORD_RE = re.compile(r"\w+")
+@dataclass(frozen=True, slots=True)
+class _WordSlot:
+    list_name: str
+    term_index: int
+    position: int
+    length: int
 
 
 class _TermIndex:
-    """All terms of all lists in one regex per list; lists share nothing at match time."""
+    """The surface forms of every term of every list, and the regex terms apart."""
 
     def __init__(self, lists: dict[str, list[str]], key_prefix: str):
-        self.patterns: dict[str, re.Pattern[str]] = {}
+        self.forms: dict[str, list[_WordSlot]] = {}
+        self.first_forms: set[str] = set()
+        self.chunk_starts: dict[str, tuple[int, ...]] = {}  # chunk -> indices of term-initial words
+        self.hit_chunks: set[str] = set()
+        self.regexes: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
         self.terms: dict[str, list[str]] = {}
         for name, terms in lists.items():
             if not terms:
                 raise RulesError(f"{key_prefix}.{name}", "empty term list")
-            branches = []
-            seen: set[str] = set()
-            for index, term in enumerate(terms):
-                key = f"{key_prefix}.{name}[{index}]"
-                if not isinstance(term, str) or not term.strip():
-                    raise RulesError(key, "empty term")
-                try:
-                    pattern = term_pattern(term)
-                    re.compile(pattern)
-                except (re.error, ValueError) as exc:
-                    raise RulesError(key, f"bad term {term!r}: {exc}") from None
-                if pattern in seen:
-                    raise RulesError(key, f"duplicate term {term!r} (same as an earlier one once normalised)")
-                seen.add(pattern)
-                branches.append(f"(?P<t{index}>{pattern})")
             self.terms[name] = list(terms)
-            # Longer alternatives first would not help: the regex engine takes the first
-            # branch that matches, so order the branches by length of the written term.
-            order = sorted(range(len(branches)), key=lambda i: -len(normalize(terms[i])))
-            self.patterns[name] = re.compile("|".join(branches[i] for i in order))
+            seen: dict[str, int] = {}
+            for term_index, term in enumerate(terms):
+                key = f"{key_prefix}.{name}[{term_index}]"
+                if not isinstance(term, str) or not term.strip() or term.strip() == "re:":
+                    raise RulesError(key, "empty term")
+                canonical = term if term.startswith("re:") else normalize(term)
+                if canonical in seen:
+                    raise RulesError(key, f"duplicate term {term!r} (same as {key_prefix}.{name}[{seen[canonical]}] once normalised)")
+                seen[canonical] = term_index
+                if term.startswith("re:"):
+                    try:
+                        pattern = re.compile(term[3:])
+                    except re.error as exc:
+                        raise RulesError(key, f"bad regex {term[3:]!r}: {exc}") from None
+                    self.regexes.setdefault(name, []).append((term_index, pattern))
+                    continue
+                words = canonical.split()
+                if not words:
+                    raise RulesError(key, f"term {term!r} has no letters or digits")
+                for position, word in enumerate(words):
+                    slot = _WordSlot(name, term_index, position, len(words))
+                    for form in surface_forms(word):
+                        self.forms.setdefault(form, []).append(slot)
+                        if position == 0:
+                            self.first_forms.add(form)
 
-    def find(self, name: str, fields: Sequence[_Field]) -> list[_Hit]:
-        pattern = self.patterns[name]
-        terms = self.terms[name]
+    def find_all(self, fld: _Field) -> dict[str, list[_Hit]]:
+        """Hits of every list in one field, by list name.
+
+        Works on whitespace chunks: which chunks hold a term-initial word is cached per
+        distinct chunk, so an article costs a set difference, an intersection and a pass over
+        its chunk list; only the chunks that hold a hit are looked at word by word.
+        """
+        tokens = fld.tokens
+        unknown = tokens.chunk_set.difference(self.chunk_starts)
+        if unknown and len(self.chunk_starts) + len(unknown) > _CHUNK_CACHE_LIMIT:
+            self.chunk_starts.clear()
+            self.hit_chunks.clear()
+            unknown = tokens.chunk_set
+        for chunk in unknown:
+            self._learn_chunk(chunk)
+        present = self.hit_chunks.intersection(tokens.chunk_set)
+        if not present:
+            return {}
+        found: dict[str, list[_Hit]] = {}
+        forms = self.forms
+        chunks = tokens.chunks
+        for chunk_index in [i for i, chunk in enumerate(chunks) if chunk in present]:
+            words = tokens.chunk_words(chunk_index)
+            for sub_index in self.chunk_starts[chunks[chunk_index]]:
+                for slot in forms[words[sub_index]]:
+                    if slot.position != 0:
+                        continue
+                    end = _phrase_end(tokens, forms, slot, chunk_index, sub_index)
+                    if end is None:
+                        continue
+                    first = tokens.word_index(chunk_index, sub_index)
+                    last = tokens.word_index(*end)
+                    found.setdefault(slot.list_name, []).append(
+                        _Hit(slot.list_name, self.terms[slot.list_name][slot.term_index], fld.name, first, last)
+                    )
+        return found
+
+    def _learn_chunk(self, chunk: str) -> None:
+        words = chunk_words(chunk)
+        starts = tuple(i for i, word in enumerate(words) if word in self.first_forms)
+        self.chunk_starts[chunk] = starts
+        if starts:
+            self.hit_chunks.add(chunk)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for worker processes: the per-chunk caches stay behind."""
+        state = dict(self.__dict__)
+        state["chunk_starts"] = {}
+        state["hit_chunks"] = set()
+        return state
+
+    def find_regex(self, name: str, fld: _Field) -> list[_Hit]:
+        """Hits of the regex terms of one list (run only when a watch asks for that list)."""
         hits = []
-        for fld in fields:
-            for match in pattern.finditer(fld.norm.text):
-                index = int(match.lastgroup[1:]) if match.lastgroup else 0
-                hits.append(_Hit(name, terms[index], fld.name, match.start(), match.end()))
+        for term_index, pattern in self.regexes.get(name, ()):
+            for match in pattern.finditer(fld.joined()):
+                if match.end() == match.start():
+                    continue
+                first, last = fld.word_at(match.start()), fld.word_at(match.end() - 1)
+                hits.append(_Hit(name, self.terms[name][term_index], fld.name, first, last))
         return hits
+
+
+def _outermost(hits: list[_Hit]) -> list[_Hit]:
+    """One hit per place: «حوار استراتيجي» inside «الحوار الاستراتيجي المشترك» is the same mention."""
+    hits.sort(key=lambda h: (h.first, h.first - h.last))
+    kept: list[_Hit] = []
+    for hit in hits:
+        if kept and kept[-1].first <= hit.first and hit.last <= kept[-1].last:
+            continue
+        kept.append(hit)
+    return kept
+
+
+_CHUNK_CACHE_LIMIT = 400_000
+
+
+def _phrase_end(tokens: TokenizedText, forms: dict[str, list[_WordSlot]], slot: _WordSlot, chunk_index: int, sub_index: int) -> tuple[int, int] | None:
+    """(chunk, word) of the last word of the term `slot` starting here, or None."""
+    for position in range(1, slot.length):
+        sub_index += 1
+        while sub_index >= len(tokens.chunk_words(chunk_index)):
+            chunk_index += 1
+            sub_index = 0
+            if chunk_index >= len(tokens.chunks):
+                return None
+        if not _has_slot(forms.get(tokens.chunk_words(chunk_index)[sub_index]), slot, position):
+            return None
+    return chunk_index, sub_index
+
+
+def _has_slot(slots: list[_WordSlot] | None, first: _WordSlot, position: int) -> bool:
+    if not slots:
+        return False
+    return any(s.list_name == first.list_name and s.term_index == first.term_index and s.position == position for s in slots)
 
 
 # -- compiled watches --------------------------------------------------------------------------
@@ -319,6 +412,48 @@ class _Evaluation:
     round_reason: str = ""
 
 
+class _Article:
+    """Both fields of one article and the hits found so far (computed once per article)."""
+
+    __slots__ = ("fields", "_hits", "_pending_regex")
+
+    def __init__(self, title: str, body: str):
+        self.fields = (_Field("title", title), _Field("body", body))
+        self._hits: dict[str, list[_Hit]] | None = None
+        self._pending_regex: set[str] = set()
+
+    def _list_hits(self, index: _TermIndex, name: str) -> list[_Hit]:
+        if self._hits is None:
+            found: dict[str, list[_Hit]] = {}
+            for fld in self.fields:
+                for list_name, hits in index.find_all(fld).items():
+                    found.setdefault(list_name, []).extend(hits)
+            for list_name in index.regexes:
+                found.setdefault(list_name, [])
+            self._hits = {list_name: _outermost(hits) for list_name, hits in found.items()}
+            self._pending_regex = set(index.regexes)
+        if name in self._pending_regex:
+            self._pending_regex.discard(name)
+            regex_hits = [h for fld in self.fields for h in index.find_regex(name, fld)]
+            if regex_hits:
+                self._hits[name] = _outermost(self._hits[name] + regex_hits)
+        return self._hits.get(name, [])
+
+    def field(self, name: FieldName) -> _Field:
+        return self.fields[0] if name == "title" else self.fields[1]
+
+    def hits(self, index: _TermIndex, name: str, mask: Sequence[str] = ()) -> list[_Hit]:
+        """Hits of a term list, minus those inside a hit of a `mask` list (another party's
+        «الحوار الاستراتيجي القطري» is not a mention of this watch's dialogue)."""
+        hits = self._list_hits(index, name)
+        if not mask or not hits or name in mask:
+            return hits
+        masks = [m for mask_name in mask for m in self._list_hits(index, mask_name)]
+        if not masks:
+            return hits
+        return [h for h in hits if not any(m.field == h.field and m.first <= h.first and h.last <= m.last for m in masks)]
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """Compiled rules: classify articles and say why."""
@@ -327,182 +462,162 @@ class RuleSet:
     index: _TermIndex = field(repr=False)
     topic_index: _TermIndex = field(repr=False)
     fingerprint: str
-    prefilter: tuple[tuple[re.Pattern[str], ...], ...] | None = field(repr=False, default=None)
+    prefilter: _Prefilter | None = field(repr=False, default=None)
 
     def classify(self, title: str, body: str) -> Decision:
         """Decide one article: flagged or not, best watch, score, round, topics, matches."""
         title = title or ""
         body = body or ""
-        if not self.watches or (self.prefilter is not None and not _prefilter_pass(self.prefilter, title, body)):
-            return Decision(False, None, 0.0, self._default_threshold(), None, (), (), "no watch term (prefilter)")
-        fields = (
-            _Field("title", title, normalize_aligned(title)),
-            _Field("body", body, normalize_aligned(body)),
-        )
-        cache: dict[str, list[_Hit]] = {}
-        evaluations = [self._evaluate(watch, fields, cache) for watch in self.watches]
+        threshold = self.watches[0].config.threshold if self.watches else 0.0
+        if not self.watches or (self.prefilter is not None and not self.prefilter.may_match(title, body)):
+            return Decision(False, None, 0.0, threshold, None, (), (), "no watch's required terms (prefilter)")
+        article = _Article(title, body)
+        evaluations = [self._evaluate(watch, article) for watch in self.watches]
         passed = [e for e in evaluations if e.passed]
-        best = max(passed or evaluations, key=lambda e: e.score)
+        best = max(passed or evaluations, key=lambda e: (e.score, len(e.hits)))
         flagged = bool(passed)
         if flagged:
-            self._find_round(best, fields, cache)
-        topics = self._topics(fields) if flagged else ()
-        matches = _to_matches(best.hits, fields) if (flagged or best.hits) else ()
-        explanation = _explain(best, evaluations, flagged)
+            self._find_round(best, article)
         return Decision(
             flagged=flagged,
             watch=best.watch.id if flagged else None,
             score=best.score,
             threshold=best.watch.config.threshold,
             round=best.round if flagged else None,
-            topics=topics,
-            matches=matches,
-            explanation=explanation,
+            topics=self._topics(article) if flagged else (),
+            matches=_to_matches(best.hits, article),
+            explanation=_explain(best, evaluations, flagged),
         )
 
-    def _default_threshold(self) -> float:
-        return self.watches[0].config.threshold if self.watches else 0.0
-
-    def _hits(self, name: str, fields: Sequence[_Field], cache: dict[str, list[_Hit]], mask: tuple[str, ...] = ()) -> list[_Hit]:
-        """Hits of a term list, minus those inside a hit of a `mask` list (another party's
-        «الحوار الاستراتيجي القطري» is not a mention of this watch's dialogue)."""
-        if name not in cache:
-            cache[name] = self.index.find(name, fields)
-        hits = cache[name]
-        if not mask or not hits or name in mask:
-            return hits
-        masks = [m for mask_name in mask for m in self._hits(mask_name, fields, cache)]
-        if not masks:
-            return hits
-        return [h for h in hits if not any(m.field == h.field and m.start <= h.start and h.end <= m.end for m in masks)]
-
-    def _evaluate(self, watch: _Watch, fields: Sequence[_Field], cache: dict[str, list[_Hit]]) -> _Evaluation:
+    def _evaluate(self, watch: _Watch, article: _Article) -> _Evaluation:
         config = watch.config
-        mask = tuple(config.mask)
-        reasons: list[str] = []
+        mask = config.mask
         hits: list[_Hit] = []
         for name in config.all:
-            found = self._hits(name, fields, cache, mask)
+            found = article.hits(self.index, name, mask)
             if not found:
                 return _Evaluation(watch, False, 0.0, [f"no {name}"], hits)
             hits.extend(found)
         if config.any:
-            found_any = [h for name in config.any for h in self._hits(name, fields, cache, mask)]
+            found_any = [h for name in config.any for h in article.hits(self.index, name, mask)]
             if not found_any:
                 return _Evaluation(watch, False, 0.0, ["none of " + "/".join(config.any)], hits)
             hits.extend(found_any)
         for name in config.none:
-            vetoes = self._hits(name, fields, cache, mask)
+            vetoes = article.hits(self.index, name, mask)
             if vetoes:
                 return _Evaluation(watch, False, 0.0, [f"excluded by {name} «{vetoes[0].term}»"], hits + vetoes)
         score = 0.0
+        reasons: list[str] = []
         for clause in watch.clauses:
-            gained, where, clause_hits = self._score_clause(clause, watch, fields, cache)
+            gained, where, clause_hits = self._score_clause(clause, config, article)
             if gained:
                 score += gained
                 reasons.append(f"{clause.describe()} {gained:+.1f} ({where})")
                 hits.extend(clause_hits)
-        passed = score >= config.threshold
-        return _Evaluation(watch, passed, score, reasons, hits)
+        return _Evaluation(watch, score >= config.threshold, score, reasons, hits)
 
-    def _score_clause(
-        self, clause: _Clause, watch: _Watch, fields: Sequence[_Field], cache: dict[str, list[_Hit]]
-    ) -> tuple[float, str, list[_Hit]]:
-        occurrences: list[tuple[float, str, list[_Hit]]] = []
-        per_list = [self._hits(name, fields, cache, tuple(watch.config.mask)) for name in clause.lists]
+    def _score_clause(self, clause: _Clause, config: WatchConfig, article: _Article) -> tuple[float, str, list[_Hit]]:
+        per_list = [article.hits(self.index, name, config.mask) for name in clause.lists]
         if any(not hits for hits in per_list):
             return 0.0, "", []
-        for fld in fields:
+        occurrences: list[tuple[float, str, list[_Hit]]] = []
+        for fld in article.fields:
             in_field = [[h for h in hits if h.field == fld.name] for hits in per_list]
             if any(not hits for hits in in_field):
                 continue
             if len(in_field) == 1:
                 for hit in in_field[0]:
-                    multiplier, where = _position_weight(watch.config, fld, hit.start)
+                    multiplier, where = _position_weight(config, hit)
                     occurrences.append((multiplier, where, [hit]))
             else:
-                occurrences.extend(_proximity_occurrences(watch.config, fld, in_field, clause.within))
+                occurrences.extend(_proximity_occurrences(config, in_field, clause.within))
         if not occurrences:
             return 0.0, "", []
         occurrences.sort(key=lambda o: -o[0])
         top = occurrences[: clause.max_count]
         gained = clause.weight * sum(o[0] for o in top)
-        where = ", ".join(o[1] for o in top)
-        return gained, where, [h for o in top for h in o[2]]
+        return gained, ", ".join(o[1] for o in top), [h for o in top for h in o[2]]
 
-    def _find_round(self, evaluation: _Evaluation, fields: Sequence[_Field], cache: dict[str, list[_Hit]]) -> None:
+    def _find_round(self, evaluation: _Evaluation, article: _Article) -> None:
+        """The round the article is about, from the ordinals that follow a round word."""
         config = evaluation.watch.config
         if not config.round_after:
             return
-        mask = tuple(config.mask)
-        binders = [h for name in (config.any or config.all) for h in self._hits(name, fields, cache, mask)]
+        mask = config.mask
+        binders = [h for name in (config.any or config.all) for h in article.hits(self.index, name, mask)]
+        anchors = [(name, h) for name in config.round_after for h in article.hits(self.index, name, mask)]
+        anchors.sort(key=lambda pair: (pair[1].field != "title", pair[1].first))
         candidates: dict[int, float] = {}
         evidence: dict[int, str] = {}
         order = 0
-        anchors = [(name, h) for name in config.round_after for h in self._hits(name, fields, cache, mask)]
-        anchors.sort(key=lambda pair: (pair[1].field != "title", pair[1].start))
         for name, anchor in anchors:
-            fld = fields[0] if anchor.field == "title" else fields[1]
-            parsed = _parse_round_at(fld, anchor.end)
+            fld = article.field(anchor.field)
+            parsed = _parse_round_after(fld.words, anchor.last + 1)
             if parsed is None:
                 continue
-            value, value_end = parsed
-            if not _bound_to_dialogue(anchor, value_end, fld, binders, config.round_within, name in config.any):
+            value, value_last = parsed
+            if name not in config.any and not _bound(anchor, value_last, binders, config.round_within):
                 continue
             order += 1
-            text = fld.norm.text
-            weight = 10.0 if fld.name == "title" else 3.0 - min(order, 20) * 0.05
-            before = text[max(0, anchor.start - 30):anchor.start]
-            if _CURRENT_BEFORE.search(before):
-                weight += 2.0
-            if _FUTURE_BEFORE.search(before):
-                weight -= 2.0
-            if _PAST_BEFORE.search(before):
-                weight -= 2.5
-            if _NEXT_AFTER.match(text[value_end:value_end + 30]):
-                weight -= 2.5
-            candidates[value] = candidates.get(value, 0.0) + weight
+            candidates[value] = candidates.get(value, 0.0) + _round_weight(fld, anchor, value_last, order)
             if value not in evidence:
-                start, end = fld.norm.original_span(anchor.start, value_end)
-                evidence[value] = f"«{fld.original[start:end]}» ({fld.name})"
+                start, end = fld.original_span(anchor.first, value_last)
+                evidence[value] = f"«{fld.tokens.original[start:end]}» ({fld.name})"
         if candidates:
             best = max(candidates, key=lambda v: candidates[v])
             evaluation.round = best
             evaluation.round_reason = evidence[best]
 
-    def _topics(self, fields: Sequence[_Field]) -> tuple[str, ...]:
-        found = []
-        for name in self.topic_index.patterns:
-            if self.topic_index.find(name, fields):
-                found.append(name)
-        return tuple(found)
+    def _topics(self, article: _Article) -> tuple[str, ...]:
+        found: set[str] = set()
+        for fld in article.fields:
+            found.update(self.topic_index.find_all(fld))
+            found.update(name for name in self.topic_index.regexes if name not in found and self.topic_index.find_regex(name, fld))
+        return tuple(name for name in self.topic_index.terms if name in found)
 
 
-def _position_weight(config: WatchConfig, fld: _Field, position: int) -> tuple[float, str]:
-    if fld.name == "title":
+def _position_weight(config: WatchConfig, hit: _Hit) -> tuple[float, str]:
+    if hit.field == "title":
         return config.title_weight, "title"
-    if config.lead_words and fld.word_index(position) < config.lead_words:
+    if hit.first < config.lead_words:
         return config.lead_weight, "lead"
     return 1.0, "body"
 
 
 def _proximity_occurrences(
-    config: WatchConfig, fld: _Field, per_list: list[list[_Hit]], within: int
+    config: WatchConfig, per_list: list[list[_Hit]], within: int
 ) -> list[tuple[float, str, list[_Hit]]]:
     """Each hit of the first list that has a hit of every other list within `within` words."""
-    positions = [[(fld.word_index(h.start), h) for h in hits] for hits in per_list]
     found = []
-    for anchor_word, anchor in positions[0]:
+    for anchor in per_list[0]:
         group = [anchor]
-        for others in positions[1:]:
-            near = [(abs(word - anchor_word), h) for word, h in others if abs(word - anchor_word) <= within and h is not anchor]
+        for others in per_list[1:]:
+            near = [
+                (_gap(anchor, other), other)
+                for other in others
+                if other is not anchor and not _overlaps(anchor, other) and _gap(anchor, other) <= within
+            ]
             if not near:
                 break
             group.append(min(near, key=lambda pair: pair[0])[1])
         else:
-            multiplier, where = _position_weight(config, fld, anchor.start)
+            multiplier, where = _position_weight(config, anchor)
             found.append((multiplier, where, group))
     return found
+
+
+def _gap(a: _Hit, b: _Hit) -> int:
+    """Words between two hits (0 when adjacent)."""
+    if b.first > a.last:
+        return b.first - a.last - 1
+    if a.first > b.last:
+        return a.first - b.last - 1
+    return 0
+
+
+def _overlaps(a: _Hit, b: _Hit) -> bool:
+    return a.first <= b.last and b.first <= a.last
 
 
 # -- round / session number ------------------------------------------------------------------
@@ -510,179 +625,218 @@ def _proximity_occurrences(
 # الثالثة», «دورتها الـ15», «الاجتماع الوزاري التاسع عشر») or after the dialogue's own name
 # («مجموعة التوجيه المشتركة الكويتية البريطانية السادسة عشرة»), bound to a dialogue term within
 # a few words. Titles win; in the body a round «within» (ضمن) counts more and a round named as
-# past («بعد أن عقدت») or next («المقبلة») less, because those are the mentions in passing.
+# past («بعد أن عقدت») or to be held («على عقد», «المقبلة») less: those are mentions in passing.
+# The patterns below are written in normalised spelling (ى→ي, ة→ه, أ→ا).
 
 _MAX_ROUND = 60
-_SKIPPABLE = re.compile(r"^(?:ال\w+(?:ي|يه|يين)|ال?مشترك[هت]?|ال?وزاري[هت]?|ال?عاد[يه]+|ال?رسمي[هت]?|ال|من)$")
-_CURRENT_BEFORE = re.compile(r"(?:ضمن|خلال|فعاليات|اعمال|انطلاق|ختام|اختتام)\W*$")
-_FUTURE_BEFORE = re.compile(r"(?:علي|ان)\W+(?:عقد|تلتئم|تعقد|تنعقد|موعد)(?:\W+\w+)?\W*$")
-_PAST_BEFORE = re.compile(r"(?:بعد\W+ان\W+عقدت|عقدت|سبقت|سابقه|الماضيه)\W*$")
-_NEXT_AFTER = re.compile(r"^\W*(?:\w+\W+)?(?:المقبله|القادمه|التاليه|المرتقبه|المنتظره)")
+_SKIPPABLE = re.compile(r"^(?:ال\w+(?:ي|يه|يين)|ال?مشترك[هت]?|ال?وزاري[هت]?|ال?عادي[هت]?|ال?رسمي[هت]?|ال|من)$")
+_CURRENT_BEFORE = re.compile(r"(?:ضمن|خلال|فعاليات|اعمال|انطلاق|ختام|اختتام)$")
+_FUTURE_BEFORE = re.compile(r"(?:علي|ان) (?:عقد|تلتئم|تعقد|تنعقد|موعد)(?: \w+)?$")
+_PAST_BEFORE = re.compile(r"(?:عقدت|سبقت|سابقه|الماضيه)(?: \w+)?$")
+_NEXT_AFTER = re.compile(r"^(?:\w+ )?(?:المقبله|القادمه|التاليه|المرتقبه|المنتظره)")
+_ORDINAL_VOCABULARY = frozenset(w for key in ORDINALS for w in key.split())
+_ORDINAL_WORDS = frozenset(key.split()[0] for key in ORDINALS)
 
 
-def _parse_round_at(fld: _Field, position: int) -> tuple[int, int] | None:
-    """Number of the ordinal starting at or just after `position` (skipping adjectives)."""
-    words = fld.words_after(position, 8)
-    index = 0
-    skipped = 0
-    while index < len(words):
-        token = words[index].group()
+def _parse_round_after(words: list[str], start: int) -> tuple[int, int] | None:
+    """(number, index of its last word) of the ordinal at `start`, skipping up to three
+    adjectives («الاجتماع الوزاري التاسع عشر»); None when no ordinal follows."""
+    index = start
+    for _ in range(4):
+        if index >= len(words):
+            return None
+        token = words[index]
         digits = token[2:] if token.startswith("ال") and token[2:].isdigit() else token
         if digits.isdigit():
             value = int(digits)
-            return (value, words[index].end()) if 0 < value <= _MAX_ROUND else None
-        for width in (3, 2, 1):
-            phrase = [_strip_clitics(w.group()) for w in words[index:index + width]]
+            return (value, index) if 0 < value <= _MAX_ROUND else None
+        first = _strip_clitics(token)
+        for width in (3, 2, 1) if first in _ORDINAL_WORDS else ():
+            phrase = [first] + [_strip_clitics(w) for w in words[index + 1:index + width]]
             if len(phrase) == width:
                 value = ORDINALS.get(" ".join(phrase))
                 if value is not None:
-                    return value, words[index + width - 1].end()
-        if skipped >= 3 or not _SKIPPABLE.match(token):
+                    return value, index + width - 1
+        if not _SKIPPABLE.match(token):
             return None
-        skipped += 1
         index += 1
     return None
 
 
 def _strip_clitics(word: str) -> str:
-    for prefix in ("وال", "بال", "فال", "لل", "ال"):
-        if word.startswith(prefix) and word[len(prefix):] in ORDINALS:
-            return word[len(prefix):]
-        if word.startswith(prefix) and len(word) - len(prefix) >= 3 and word[len(prefix):] in _TENS_WORDS:
+    for prefix in ("وال", "بال", "فال", "لل", "ال", "و"):
+        if word.startswith(prefix) and word[len(prefix):] in _ORDINAL_VOCABULARY:
             return word[len(prefix):]
     return word
 
 
-_TENS_WORDS = frozenset(w for key in ORDINALS for w in key.split() if w.endswith(("ون", "ين")))
+def _bound(anchor: _Hit, value_last: int, binders: list[_Hit], within: int) -> bool:
+    span = _Hit(anchor.list_name, anchor.term, anchor.field, anchor.first, value_last)
+    return any(b.field == anchor.field and _gap(span, b) <= within for b in binders)
 
 
-def _bound_to_dialogue(anchor: _Hit, value_end: int, fld: _Field, binders: list[_Hit], within: int, anchor_is_binder: bool) -> bool:
-    if anchor_is_binder:
-        return True
-    first = fld.word_index(anchor.start)
-    last = fld.word_index(value_end - 1)
-    for hit in binders:
-        if hit.field != fld.name:
-            continue
-        hit_first, hit_last = fld.word_index(hit.start), fld.word_index(hit.end - 1)
-        if hit_first - within <= last and first <= hit_last + within:
-            return True
-    return False
+def _round_weight(fld: _Field, anchor: _Hit, value_last: int, order: int) -> float:
+    if fld.name == "title":
+        return 10.0
+    weight = 3.0 - min(order, 20) * 0.05
+    before = " ".join(fld.words[max(0, anchor.first - 4):anchor.first])
+    after = " ".join(fld.words[value_last + 1:value_last + 3])
+    if _CURRENT_BEFORE.search(before):
+        weight += 2.0
+    if _FUTURE_BEFORE.search(before):
+        weight -= 2.0
+    if _PAST_BEFORE.search(before):
+        weight -= 2.5
+    if _NEXT_AFTER.match(after):
+        weight -= 2.5
+    return weight
 
 
 # -- output ---------------------------------------------------------------------------------------
 
 
-def _to_matches(hits: Iterable[_Hit], fields: Sequence[_Field]) -> tuple[Match, ...]:
-    by_field = {f.name: f for f in fields}
+def _to_matches(hits: Iterable[_Hit], article: _Article) -> tuple[Match, ...]:
     seen: set[tuple[str, int, int]] = set()
     matches = []
     for hit in hits:
-        key = (hit.field, hit.start, hit.end)
+        key = (hit.field, hit.first, hit.last)
         if key in seen:
             continue
         seen.add(key)
-        start, end = by_field[hit.field].norm.original_span(hit.start, hit.end)
+        start, end = article.field(hit.field).original_span(hit.first, hit.last)
         matches.append(Match(hit.term, hit.field, start, end))
     matches.sort(key=lambda m: (m.field != "title", m.start, m.end))
     return tuple(matches)
 
 
 def _explain(best: _Evaluation, evaluations: Sequence[_Evaluation], flagged: bool) -> str:
-    head = f"{best.watch.id}: score {best.score:.1f} {'>=' if flagged else '<'} {best.watch.config.threshold:g}"
-    parts = [head]
+    config = best.watch.config
+    parts = [f"{best.watch.id}: score {best.score:.1f} {'>=' if flagged else '<'} {config.threshold:g}"]
     if best.reasons:
         parts.append("; ".join(best.reasons))
     if flagged and best.round is not None:
         parts.append(f"round {best.round} from {best.round_reason}")
-    others = [f"{e.watch.id} {e.score:.1f}" + ("" if e.reasons and e.score else f" ({'; '.join(e.reasons)})") for e in evaluations if e is not best]
+    others = [f"{e.watch.id} {e.score:.1f}" + (f" ({'; '.join(e.reasons)})" if e.reasons and not e.score else "") for e in evaluations if e is not best]
     if others:
         parts.append("others: " + ", ".join(others))
     return " | ".join(parts)
 
 
 # -- prefilter -----------------------------------------------------------------------------------
-# Most of a feed is not about Kuwait at all. Normalising 2 KB costs more than the budget per
-# article, so a necessary condition is checked on the raw text first: every watch requires
-# its `all` lists, so an article none of whose watches can have them all is rejected. The raw
-# pattern tolerates the spellings normalisation would fold (letter variants, diacritics,
-# tatweel, zero-width marks); text with entities or presentation forms skips the prefilter.
 
-_VARIANTS = {
-    "ا": "اأإآٱ", "ي": "يىیېۍێ", "ه": "هةۀھەہۃ", "ك": "كکڪ",
+_LETTER_VARIANTS = {
+    "ا": "اأإآ", "ي": "يىی", "ه": "هةھ", "ك": "كک",
     **{str(d): f"{d}{chr(0x0660 + d)}{chr(0x06F0 + d)}" for d in range(10)},
 }
 _NOISE = "[\u064b-\u065f\u0670\u0640\u200b-\u200f\u202a-\u202e\u2066-\u2069\u00ad\u061c\u0610-\u061a\u06d6-\u06ed]*"
-_UNSAFE_RAW = re.compile("[&\ufb00-\ufdff\ufe70-\ufeff\uff00-\uffef]")
+_UNSAFE_RAW = re.compile("[\ufb00-\ufdff\ufe70-\ufefe\uff00-\uffef]")
 
 
-def _raw_char(char: str) -> str:
-    variants = _VARIANTS.get(char)
-    if variants:
-        return "[" + variants + "]"
-    if char.isascii() and char.isalpha():
-        return "[" + char.lower() + char.upper() + "]"
-    return re.escape(char)
+def _needle_pattern(word: str) -> list[str] | None:
+    """Raw-text regex branches for the core of a normalised rule word.
 
-
-def _raw_core(term: str) -> str | None:
-    """The longest word of the term (minus the article), tolerant to raw-text noise."""
-    if term.startswith("re:"):
-        return None
-    words = normalize(term).split()
-    if not words:
-        return None
-    word = max(words, key=len)
-    if word.startswith("ال") and len(word) >= 4:
-        word = word[2:]
-    if word.endswith("ه"):
-        word = word[:-1]
+    Every branch starts with a literal character, which lets the regex engine skip quickly
+    through text that cannot match; letter variants and noise between letters are tolerated.
+    """
     if len(word) < 2:
         return None
-    return _NOISE.join(_raw_char(c) for c in word)
+    if word.isascii():
+        return [re.escape(v) for v in sorted({word, word.upper(), word.capitalize()})]
+    rest = _NOISE.join(
+        "[" + _LETTER_VARIANTS[c] + "]" if c in _LETTER_VARIANTS else re.escape(c) for c in word[1:]
+    )
+    return [re.escape(first) + _NOISE + rest for first in _LETTER_VARIANTS.get(word[0], word[0])]
 
 
-def _raw_list_pattern(terms: list[str]) -> re.Pattern[str] | None:
-    cores = [_raw_core(t) for t in terms]
-    if any(c is None for c in cores):
-        return None
-    return re.compile("|".join(sorted(set(cores), key=len, reverse=True)))  # type: ignore[arg-type]
+def _core(word: str) -> str:
+    if word.startswith("ال") and len(word) >= 4:
+        word = word[2:]
+    return word[:-1] if word.endswith("ه") else word
 
 
-def _build_prefilter(watches: Sequence[WatchConfig], lists: dict[str, list[str]]) -> tuple[tuple[re.Pattern[str], ...], ...] | None:
-    """Per watch, raw patterns for its required lists: an article passes when, for some watch,
-    every pattern is found. None (no prefilter) when a watch's requirements are not derivable."""
-    per_watch = []
-    for watch in watches:
-        patterns = []
-        for name in watch.all:
-            pattern = _raw_list_pattern(lists[name])
-            if pattern is not None:
-                patterns.append(pattern)
-        if watch.any:
-            pattern = _raw_list_pattern([t for name in watch.any for t in lists[name]])
-            if pattern is not None:
-                patterns.append(pattern)
-        if not patterns:
+def _list_pattern(lists: dict[str, list[str]], names: Sequence[str]) -> re.Pattern[str] | None:
+    """Needles for a group of lists: per term, the word the group's terms share most
+    («التوجيه» for the steering-group names, not the common «المشتركة»), longest on ties."""
+    terms = [t for name in names for t in lists[name]]
+    if any(t.startswith("re:") for t in terms):
+        return None  # a regex term has no literal core
+    worded = [[_core(w) for w in normalize(t).split()] for t in terms]
+    sharing = {core: sum(core in cores for cores in worded) for cores in worded for core in cores}
+    branches: list[str] = []
+    for cores in worded:
+        candidates = [c for c in cores if _needle_pattern(c)]
+        if not candidates:
             return None
-        per_watch.append(tuple(patterns))
-    return tuple(per_watch) if per_watch else None
+        best = max(candidates, key=lambda c: (sharing[c], len(c)))
+        branches.extend(_needle_pattern(best) or ())
+    return re.compile("|".join(dict.fromkeys(branches)))
 
 
-def _prefilter_pass(prefilter: tuple[tuple[re.Pattern[str], ...], ...], title: str, body: str) -> bool:
-    if _UNSAFE_RAW.search(title) or _UNSAFE_RAW.search(body):
-        return True
-    seen: dict[re.Pattern[str], bool] = {}
-    for patterns in prefilter:
-        for pattern in patterns:
-            found = seen.get(pattern)
-            if found is None:
-                found = seen[pattern] = bool(pattern.search(title) or pattern.search(body))
-            if not found:
-                break
-        else:
+class _Prefilter:
+    """Raw-text necessary condition: some watch has a core match for each of its checked lists.
+
+    Most of a feed is not about Kuwait at all, and even tokenising 2 KB costs more than the
+    budget per article, so this runs first, on the raw text, in the regex engine's C loop.
+    `stages` are the unions over watches of their first and second checked lists: an article
+    failing a stage fails every watch, in one search. Text with presentation forms (only NFKC
+    reveals their letters) is never rejected.
+    """
+
+    def __init__(self, stages: list[re.Pattern[str]], per_watch: list[list[re.Pattern[str]]]):
+        self.stages = stages
+        self.per_watch = per_watch
+
+    def may_match(self, title: str, body: str) -> bool:
+        text = title + "\n" + body
+        if "&" in text:
+            text = html.unescape(text)
+        if self._passes(text):
             return True
-    return False
+        return _UNSAFE_RAW.search(text) is not None
+
+    def _passes(self, text: str) -> bool:
+        for stage in self.stages:
+            if stage.search(text) is None:
+                return False
+        if len(self.per_watch) == 1:
+            return True
+        found: dict[re.Pattern[str], bool] = {}
+        for patterns in self.per_watch:
+            for pattern in patterns:
+                hit = found.get(pattern)
+                if hit is None:
+                    hit = found[pattern] = pattern.search(text) is not None
+                if not hit:
+                    break
+            else:
+                return True
+        return False
+
+
+def _build_prefilter(watches: Sequence[WatchConfig], lists: dict[str, list[str]]) -> _Prefilter | None:
+    """Per watch: its first `all` list, then its `any` lists together (the lists most likely
+    to be absent; the other `all` lists usually co-occur with the first, so searching for
+    them would cost more than it saves)."""
+    if not watches:
+        return None
+    keys_per_watch = [
+        ([(w.all[0],)] if w.all else []) + ([tuple(w.any)] if w.any else []) for w in watches
+    ]
+    if any(len(keys) == 0 for keys in keys_per_watch):
+        return None
+    patterns: dict[tuple[str, ...], re.Pattern[str] | None] = {}
+    for keys in keys_per_watch:
+        for key in keys:
+            if key not in patterns:
+                patterns[key] = _list_pattern(lists, key)
+    if any(patterns[key] is None for keys in keys_per_watch for key in keys):
+        return None  # some watch cannot be prefiltered, so nothing can be rejected early
+    per_watch = [[patterns[key] for key in keys] for keys in keys_per_watch]  # type: ignore[misc]
+    stages = []
+    for depth in range(min(len(keys) for keys in keys_per_watch)):
+        union_keys = tuple(dict.fromkeys(name for keys in keys_per_watch for name in keys[depth]))
+        stages.append(_list_pattern(lists, union_keys))
+    return _Prefilter([s for s in stages if s is not None], per_watch)
 
 
 # -- compile ------------------------------------------------------------------------------------
