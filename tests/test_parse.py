@@ -257,6 +257,11 @@ def test_html_page_is_an_error() -> None:
     assert feed.error == "not a feed: the server sent an HTML page (text/html) instead of RSS/Atom"
 
 
+def test_feed_served_as_text_html_is_still_a_feed() -> None:
+    feed = parse("rss20_alanba.xml", {"content-type": "text/html; charset=utf-8"})
+    assert feed.error is None and len(feed.entries) == 4
+
+
 def test_feed_without_items_is_an_error() -> None:
     feed = parse("rss_empty_channel.xml")
     assert feed.entries == () and feed.error == "feed has no entries (RSS 2.0)"
