@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import shutil
@@ -153,10 +154,50 @@ async def poll_all(config, store, ids: list[str]) -> list:  # noqa: ANN001
         return await poller.poll_due(only=ids)
 
 
-def peak_mb() -> tuple[float, float]:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class WorkerPeak:
+    """Peak RSS of the parse workers: they are children of multiprocessing's forkserver, not
+    of this process, so getrusage(RUSAGE_CHILDREN) never sees them; sample /proc instead."""
+
+    def __init__(self) -> None:
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            for status in Path("/proc").glob("[0-9]*/status"):
+                try:
+                    text = status.read_text()
+                except OSError:
+                    continue
+                if "PPid" not in text or not _descends_from_us(status.parent):
+                    continue
+                for line in text.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb
+
+
+def _descends_from_us(proc: Path) -> bool:
+    me = str(os.getpid())
+    for _ in range(4):
+        try:
+            ppid = next(l.split()[1] for l in (proc / "status").read_text().splitlines() if l.startswith("PPid:"))
+        except (OSError, StopIteration):
+            return False
+        if ppid == me:
+            return True
+        proc = Path("/proc") / ppid
+    return False
 
 
 def main() -> None:
@@ -177,6 +218,7 @@ def main() -> None:
         work = Path(tmp)
         root = work / "www"
         root.mkdir()
+        work.chmod(0o755)  # nginx workers may run as an unprivileged user
         total_items = 0
         for feed in range(args.feeds):
             items = make_items(feed, args.items, articles, vocabulary, rng)
@@ -200,6 +242,7 @@ def main() -> None:
             store = open_store(config)
             ids = [f"f{i}" for i in range(args.feeds)]
 
+            workers = WorkerPeak()
             started = time.perf_counter()
             cold = asyncio.run(poll_all(config, store, ids))
             cold_s = time.perf_counter() - started
@@ -207,7 +250,7 @@ def main() -> None:
             started = time.perf_counter()
             warm = asyncio.run(poll_all(config, store, ids))
             warm_s = time.perf_counter() - started
-            own_mb, children_mb = peak_mb()
+            own_mb, children_mb = peak_mb(), workers.stop()
             peer_s, peer_items = (None, 0) if args.skip_peer else naive_peer(urls)
         finally:
             server.stop()

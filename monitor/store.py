@@ -381,7 +381,9 @@ def _apply_feed_state(feed: Feed, result: PollResult, new_articles: int) -> None
         feed.last_success_at = result.fetched_at
         feed.last_error = None
         feed.consecutive_failures = 0
-        if outcome.status == "ok":
+        if outcome.status in ("ok", "unchanged"):
+            # Kept on "unchanged" too: a server that rotates validators on identical bodies
+            # would otherwise never earn a 304.
             feed.etag = outcome.etag
             feed.last_modified = outcome.last_modified
             feed.last_body_hash = outcome.body_hash
