@@ -12,10 +12,9 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from dataclasses import dataclass
-from itertools import accumulate, chain, count, repeat
-from operator import add
+from itertools import accumulate, chain
 
 __all__ = ["ORDINALS", "Token", "TokenizedText", "chunk_words", "normalize", "parse_ordinal", "tokenize"]
 
@@ -153,6 +152,14 @@ def _analyse_chunk(chunk: str) -> None:
     _CHUNK_SPANS[chunk] = tuple(spans)
 
 
+def _spans_of(chunk: str) -> tuple[tuple[int, int], ...]:
+    spans = _CHUNK_SPANS.get(chunk)
+    if spans is None:  # the cache was cleared since this text was split
+        _analyse_chunk(chunk)
+        spans = _CHUNK_SPANS[chunk]
+    return spans
+
+
 def chunk_words(chunk: str) -> tuple[str, ...]:
     """Normalised words of a whitespace-free piece of raw text (cached)."""
     words = _CHUNK_WORDS.get(chunk)
@@ -171,61 +178,47 @@ class TokenizedText:
     built when asked for (for the few articles and words that match a rule).
     """
 
-    __slots__ = ("original", "chunks", "chunk_set", "_padded", "_words", "_cumulative", "_chunk_of_word", "_starts")
+    __slots__ = ("original", "chunks", "words", "_per_chunk", "_padded", "_first_word", "_starts")
 
     def __init__(self, text: str):
         self.original = text
         padded = _decode_entities_in_place(text) if "&" in text else text
         self._padded = padded
         self.chunks: list[str] = padded.split()
-        self.chunk_set: set[str] = set(self.chunks)
-        missing = self.chunk_set.difference(_CHUNK_WORDS)
-        if missing and len(_CHUNK_WORDS) + len(missing) > _CACHE_LIMIT:
-            _CHUNK_WORDS.clear()  # a crude bound; the vocabulary of news refills it quickly
-            _CHUNK_SPANS.clear()
-            missing = self.chunk_set
-        for chunk in missing:
-            _analyse_chunk(chunk)
-        self._words: list[str] | None = None
-        self._cumulative: list[int] | None = None
-        self._chunk_of_word: list[int] | None = None
+        per_chunk = list(map(_CHUNK_WORDS.get, self.chunks))
+        if None in per_chunk:
+            missing = set(self.chunks).difference(_CHUNK_WORDS)
+            if len(_CHUNK_WORDS) + len(missing) > _CACHE_LIMIT:
+                _CHUNK_WORDS.clear()  # a crude bound; the vocabulary of news refills it quickly
+                _CHUNK_SPANS.clear()
+                missing = set(self.chunks)
+            for chunk in missing:
+                _analyse_chunk(chunk)
+            per_chunk = list(map(_CHUNK_WORDS.__getitem__, self.chunks))
+        self._per_chunk = per_chunk
+        self.words: list[str] = list(chain.from_iterable(per_chunk))
+        self._first_word: list[int] | None = None
         self._starts: tuple[list[int], list[int], list[int]] | None = None
-
-    @property
-    def words(self) -> list[str]:
-        """All normalised words, in order."""
-        if self._words is None:
-            self._words = list(chain.from_iterable(map(_CHUNK_WORDS.__getitem__, self.chunks)))
-        return self._words
 
     def __len__(self) -> int:
         return len(self.words)
 
-    def chunk_words(self, chunk_index: int) -> tuple[str, ...]:
-        return _CHUNK_WORDS[self.chunks[chunk_index]]
-
-    def word_index(self, chunk_index: int, sub_index: int) -> int:
-        """Index in `words` of the sub_index-th word of a chunk."""
-        if self._cumulative is None:
-            self._cumulative = list(accumulate(map(len, map(_CHUNK_WORDS.__getitem__, self.chunks)), initial=0))
-        return self._cumulative[chunk_index] + sub_index
-
     def span(self, index: int) -> tuple[int, int]:
         """Original [start, end) of word `index`."""
-        if self._chunk_of_word is None:
-            counts = map(len, map(_CHUNK_WORDS.__getitem__, self.chunks))
-            self._chunk_of_word = list(chain.from_iterable(map(repeat, range(len(self.chunks)), counts)))
-        chunk_index = self._chunk_of_word[index]
-        offset = index - bisect_left(self._chunk_of_word, chunk_index)
+        if self._first_word is None:
+            self._first_word = list(accumulate(map(len, self._per_chunk), initial=0))
+        # chunks without words repeat the same first-word index: the last of them holds the word
+        chunk_index = bisect_right(self._first_word, index) - 1
+        offset = index - self._first_word[chunk_index]
         chunk_start = self._chunk_start(chunk_index)
-        start, end = _CHUNK_SPANS[self.chunks[chunk_index]][offset]
+        start, end = _spans_of(self.chunks[chunk_index])[offset]
         return chunk_start + start, chunk_start + end
 
     def _chunk_start(self, chunk_index: int) -> int:
         if self._starts is None:
             self._starts = self._locate_chunks()
-        lower, breaks, extras = self._starts
-        return lower[chunk_index] + extras[bisect_right(breaks, chunk_index) - 1]
+        lengths, breaks, extras = self._starts
+        return lengths[chunk_index] + chunk_index + extras[bisect_right(breaks, chunk_index) - 1]
 
     def _locate_chunks(self) -> tuple[list[int], list[int], list[int]]:
         """Chunk starts as (starts if separated by single spaces, breakpoints, extra offsets).
@@ -234,7 +227,7 @@ class TokenizedText:
         whitespace runs before it (paragraph breaks), of which an article has only a few.
         """
         text = self._padded
-        lower = list(map(add, accumulate(map(len, self.chunks), initial=0), count()))
+        lengths = list(accumulate(map(len, self.chunks), initial=0))
         leading = len(text) - len(text.lstrip())
         breaks, extras = [0], [leading]
         extra = leading
@@ -243,9 +236,21 @@ class TokenizedText:
                 break
             extra += run.end() - run.start() - 1
             # the chunk after this run starts at run.end(), i.e. lower = run.end() - extra
-            breaks.append(bisect_left(lower, run.end() - extra))
+            breaks.append(_first_at_or_after(lengths, run.end() - extra))
             extras.append(extra)
-        return lower, breaks, extras
+        return lengths, breaks, extras
+
+
+def _first_at_or_after(lengths: list[int], position: int) -> int:
+    """Index of the chunk whose single-space start (lengths[i] + i) is `position`."""
+    low, high = 0, len(lengths)
+    while low < high:
+        middle = (low + high) // 2
+        if lengths[middle] + middle < position:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def tokenize(text: str) -> list[Token]:

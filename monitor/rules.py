@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from monitor.arabic import ORDINALS, TokenizedText, chunk_words, normalize
+from monitor.arabic import ORDINALS, TokenizedText, normalize
 
 __all__ = [
     "ClauseConfig",
@@ -230,24 +230,32 @@ class _Field:
         return self.tokens.span(first)[0], self.tokens.span(last)[1]
 
 
-@dataclass(frozen=True, slots=True)
-class _WordSlot:
-    list_name: str
-    term_index: int
-    position: int
-    length: int
+class _Node:
+    """A word of one or more terms; `ends` lists the terms that end here."""
+
+    __slots__ = ("ends", "next", "by_word")
+
+    def __init__(self) -> None:
+        self.ends: list[tuple[str, int]] = []
+        self.next: dict[str, list[_Node]] = {}  # surface form of the next word -> nodes
+        self.by_word: dict[str, _Node] = {}  # canonical next word -> node (to share prefixes)
+
+
+_MAX_EXPANSIONS = 20_000
 
 
 class _TermIndex:
-    """The surface forms of every term of every list, and the regex terms apart."""
+    """Every term of every list in one word trie keyed by surface forms; regex terms apart.
 
-    def __init__(self, lists: dict[str, list[str]], key_prefix: str):
-        self.forms: dict[str, list[_WordSlot]] = {}
-        self.first_forms: set[str] = set()
-        self.chunk_starts: dict[str, tuple[int, ...]] = {}  # chunk -> indices of term-initial words
-        self.hit_chunks: set[str] = set()
+    A term may name another term list as one of its words with `@name`: «الحوار الاستراتيجي
+    بين @other_parties» stands for one phrase per term of `other_parties`.
+    """
+
+    def __init__(self, lists: dict[str, list[str]], key_prefix: str, references: dict[str, list[str]] | None = None):
+        self.root = _Node()
         self.regexes: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
         self.terms: dict[str, list[str]] = {}
+        references = lists if references is None else references
         for name, terms in lists.items():
             if not terms:
                 raise RulesError(f"{key_prefix}.{name}", "empty term list")
@@ -268,66 +276,76 @@ class _TermIndex:
                         raise RulesError(key, f"bad regex {term[3:]!r}: {exc}") from None
                     self.regexes.setdefault(name, []).append((term_index, pattern))
                     continue
-                words = canonical.split()
-                if not words:
-                    raise RulesError(key, f"term {term!r} has no letters or digits")
-                for position, word in enumerate(words):
-                    slot = _WordSlot(name, term_index, position, len(words))
-                    for form in surface_forms(word):
-                        self.forms.setdefault(form, []).append(slot)
-                        if position == 0:
-                            self.first_forms.add(form)
+                for words in _expand(term, references, key, (name,)):
+                    self._insert(words, name, term_index)
+        self.first_forms = frozenset(self.root.next)
+
+    def _insert(self, words: Sequence[str], list_name: str, term_index: int) -> None:
+        node = self.root
+        for word in words:
+            child = node.by_word.get(word)
+            if child is None:
+                child = node.by_word[word] = _Node()
+                for form in surface_forms(word):
+                    node.next.setdefault(form, []).append(child)
+            node = child
+        node.ends.append((list_name, term_index))
 
     def find_all(self, fld: _Field) -> dict[str, list[_Hit]]:
         """Hits of every list in one field, by list name.
 
-        Works on whitespace chunks: which chunks hold a term-initial word is cached per
-        distinct chunk, so an article costs a set difference, an intersection and a pass over
-        its chunk list; only the chunks that hold a hit are looked at word by word.
+        One C-level set intersection tells whether any term can start in this field; only
+        the words that can start a term are then walked through the trie.
         """
-        tokens = fld.tokens
-        unknown = tokens.chunk_set.difference(self.chunk_starts)
-        if unknown and len(self.chunk_starts) + len(unknown) > _CHUNK_CACHE_LIMIT:
-            self.chunk_starts.clear()
-            self.hit_chunks.clear()
-            unknown = tokens.chunk_set
-        for chunk in unknown:
-            self._learn_chunk(chunk)
-        present = self.hit_chunks.intersection(tokens.chunk_set)
+        words = fld.words
+        present = self.first_forms.intersection(words)
         if not present:
             return {}
         found: dict[str, list[_Hit]] = {}
-        forms = self.forms
-        chunks = tokens.chunks
-        for chunk_index in [i for i, chunk in enumerate(chunks) if chunk in present]:
-            words = tokens.chunk_words(chunk_index)
-            for sub_index in self.chunk_starts[chunks[chunk_index]]:
-                for slot in forms[words[sub_index]]:
-                    if slot.position != 0:
-                        continue
-                    end = _phrase_end(tokens, forms, slot, chunk_index, sub_index)
-                    if end is None:
-                        continue
-                    first = tokens.word_index(chunk_index, sub_index)
-                    last = tokens.word_index(*end)
-                    found.setdefault(slot.list_name, []).append(
-                        _Hit(slot.list_name, self.terms[slot.list_name][slot.term_index], fld.name, first, last)
-                    )
+        root_next = self.root.next
+        terms = self.terms
+        count = len(words)
+        for first in [i for i, word in enumerate(words) if word in present]:
+            stack = [(node, first) for node in root_next[words[first]]]
+            while stack:
+                node, last = stack.pop()
+                for list_name, term_index in node.ends:
+                    found.setdefault(list_name, []).append(_Hit(list_name, terms[list_name][term_index], fld.name, first, last))
+                if node.next and last + 1 < count:
+                    stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
         return found
 
-    def _learn_chunk(self, chunk: str) -> None:
-        words = chunk_words(chunk)
-        starts = tuple(i for i, word in enumerate(words) if word in self.first_forms)
-        self.chunk_starts[chunk] = starts
-        if starts:
-            self.hit_chunks.add(chunk)
+    def lists_present(self, fld: _Field) -> set[str]:
+        """Names of the (non-regex) lists with a hit in this field; cheaper than `find_all`
+        because single-word terms need no positions."""
+        words = fld.words
+        present = self.first_forms.intersection(words)
+        names: set[str] = set()
+        phrase_starts = set()
+        for form in present:
+            for node in self.root.next[form]:
+                names.update(list_name for list_name, _ in node.ends)
+                if node.next:
+                    phrase_starts.add(form)
+        if phrase_starts:
+            for first in [i for i, word in enumerate(words) if word in phrase_starts]:
+                stack = [(node, first) for node in self.root.next[words[first]]]
+                while stack:
+                    node, last = stack.pop()
+                    names.update(list_name for list_name, _ in node.ends)
+                    if node.next and last + 1 < len(words):
+                        stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+        return names
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled for worker processes: the per-chunk caches stay behind."""
-        state = dict(self.__dict__)
-        state["chunk_starts"] = {}
-        state["hit_chunks"] = set()
-        return state
+    def vocabulary(self) -> frozenset[str]:
+        """Every surface form of every word of every (non-regex) term."""
+        forms: set[str] = set()
+        pending = [self.root]
+        while pending:
+            node = pending.pop()
+            forms.update(node.next)
+            pending.extend(node.by_word.values())
+        return frozenset(forms)
 
     def find_regex(self, name: str, fld: _Field) -> list[_Hit]:
         """Hits of the regex terms of one list (run only when a watch asks for that list)."""
@@ -341,6 +359,34 @@ class _TermIndex:
         return hits
 
 
+
+def _expand(term: str, references: dict[str, list[str]], key: str, stack: tuple[str, ...]) -> list[list[str]]:
+    """The word sequences a term stands for, with `@list` words replaced by that list's terms."""
+    sequences: list[list[str]] = [[]]
+    for raw in term.split():
+        if raw.startswith("@"):
+            name = raw[1:]
+            if name not in references:
+                raise RulesError(key, f"unknown term list {name!r} in {term!r}")
+            if name in stack:
+                raise RulesError(key, f"term lists refer to each other in a cycle: {' -> '.join((*stack, name))}")
+            options = []
+            for index, other in enumerate(references[name]):
+                if other.startswith("re:"):
+                    raise RulesError(key, f"{term!r} refers to {name!r}, which holds a regex term ({name}[{index}])")
+                options.extend(_expand(other, references, key, (*stack, name)))
+        else:
+            options = [normalize(raw).split()]
+            if not options[0]:
+                continue
+        sequences = [s + o for s in sequences for o in options]
+        if len(sequences) > _MAX_EXPANSIONS:
+            raise RulesError(key, f"{term!r} expands to more than {_MAX_EXPANSIONS} phrases")
+    if not any(sequences):
+        raise RulesError(key, f"term {term!r} has no letters or digits")
+    return sequences
+
+
 def _outermost(hits: list[_Hit]) -> list[_Hit]:
     """One hit per place: «حوار استراتيجي» inside «الحوار الاستراتيجي المشترك» is the same mention."""
     hits.sort(key=lambda h: (h.first, h.first - h.last))
@@ -350,29 +396,6 @@ def _outermost(hits: list[_Hit]) -> list[_Hit]:
             continue
         kept.append(hit)
     return kept
-
-
-_CHUNK_CACHE_LIMIT = 400_000
-
-
-def _phrase_end(tokens: TokenizedText, forms: dict[str, list[_WordSlot]], slot: _WordSlot, chunk_index: int, sub_index: int) -> tuple[int, int] | None:
-    """(chunk, word) of the last word of the term `slot` starting here, or None."""
-    for position in range(1, slot.length):
-        sub_index += 1
-        while sub_index >= len(tokens.chunk_words(chunk_index)):
-            chunk_index += 1
-            sub_index = 0
-            if chunk_index >= len(tokens.chunks):
-                return None
-        if not _has_slot(forms.get(tokens.chunk_words(chunk_index)[sub_index]), slot, position):
-            return None
-    return chunk_index, sub_index
-
-
-def _has_slot(slots: list[_WordSlot] | None, first: _WordSlot, position: int) -> bool:
-    if not slots:
-        return False
-    return any(s.list_name == first.list_name and s.term_index == first.term_index and s.position == position for s in slots)
 
 
 # -- compiled watches --------------------------------------------------------------------------
@@ -415,12 +438,13 @@ class _Evaluation:
 class _Article:
     """Both fields of one article and the hits found so far (computed once per article)."""
 
-    __slots__ = ("fields", "_hits", "_pending_regex")
+    __slots__ = ("fields", "_hits", "_pending_regex", "_masked")
 
     def __init__(self, title: str, body: str):
         self.fields = (_Field("title", title), _Field("body", body))
         self._hits: dict[str, list[_Hit]] | None = None
         self._pending_regex: set[str] = set()
+        self._masked: dict[tuple[str, tuple[str, ...]], list[_Hit]] = {}
 
     def _list_hits(self, index: _TermIndex, name: str) -> list[_Hit]:
         if self._hits is None:
@@ -448,10 +472,14 @@ class _Article:
         hits = self._list_hits(index, name)
         if not mask or not hits or name in mask:
             return hits
-        masks = [m for mask_name in mask for m in self._list_hits(index, mask_name)]
-        if not masks:
-            return hits
-        return [h for h in hits if not any(m.field == h.field and m.first <= h.first and h.last <= m.last for m in masks)]
+        key = (name, tuple(mask))
+        kept = self._masked.get(key)
+        if kept is None:
+            masks = [m for mask_name in mask for m in self._list_hits(index, mask_name)]
+            kept = self._masked[key] = [
+                h for h in hits if not any(m.field == h.field and m.first <= h.first and h.last <= m.last for m in masks)
+            ]
+        return kept
 
 
 @dataclass(frozen=True)
@@ -488,6 +516,10 @@ class RuleSet:
             matches=_to_matches(best.hits, article),
             explanation=_explain(best, evaluations, flagged),
         )
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every normalised word form the watch terms react to (for tools and benchmarks)."""
+        return self.index.vocabulary()
 
     def _evaluate(self, watch: _Watch, article: _Article) -> _Evaluation:
         config = watch.config
@@ -572,7 +604,7 @@ class RuleSet:
     def _topics(self, article: _Article) -> tuple[str, ...]:
         found: set[str] = set()
         for fld in article.fields:
-            found.update(self.topic_index.find_all(fld))
+            found.update(self.topic_index.lists_present(fld))
             found.update(name for name in self.topic_index.regexes if name not in found and self.topic_index.find_regex(name, fld))
         return tuple(name for name in self.topic_index.terms if name in found)
 
@@ -850,7 +882,7 @@ def compile_rules(
     topics = dict(topics or {})
     watches = [w if isinstance(w, WatchConfig) else _validate_watch(w, i) for i, w in enumerate(watches or [])]
     index = _TermIndex(terms, "terms")
-    topic_index = _TermIndex(topics, "topics")
+    topic_index = _TermIndex(topics, "topics", references={**terms, **topics})
     compiled = []
     seen_ids: set[str] = set()
     for number, watch in enumerate(watches):
