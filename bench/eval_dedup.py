@@ -88,6 +88,11 @@ def pairs_of(groups: dict[Any, list[str]]) -> set[tuple[str, str]]:
     return found
 
 
+def _scores(gold: set[tuple[str, str]], predicted: set[tuple[str, str]]) -> tuple[float, float]:
+    hits = len(gold & predicted)
+    return (hits / len(predicted) if predicted else 1.0), (hits / len(gold) if gold else 1.0)
+
+
 def report(name: str, gold: set[tuple[str, str]], predicted: set[tuple[str, str]]) -> tuple[float, float]:
     hits = gold & predicted
     precision = len(hits) / len(predicted) if predicted else 1.0
@@ -100,7 +105,7 @@ def report(name: str, gold: set[tuple[str, str]], predicted: set[tuple[str, str]
     return precision, recall
 
 
-def evaluate(rows: list[dict[str, Any]], config: DedupConfig, rules: Any | None) -> dict[str, float]:
+def evaluate(rows: list[dict[str, Any]], config: DedupConfig, rules: Any | None, quiet: bool = False) -> dict[str, float]:
     lines = [json.dumps(row, ensure_ascii=False) for row in rows]
     results = []
     for out, err in cluster_lines(lines, config, rules=rules):
@@ -119,13 +124,17 @@ def evaluate(rows: list[dict[str, Any]], config: DedupConfig, rules: Any | None)
     for row, result in zip(rows, results, strict=True):
         events[row["event_id"]].append(row["id"])
         stories[result["story"]].append(row["id"])
+    if quiet:
+        dup_p, dup_r = _scores(gold_dups, predicted_dups)
+        story_p, story_r = _scores(pairs_of(events), pairs_of(stories))
+        return {"dup_p": dup_p, "dup_r": dup_r, "story_p": story_p, "story_r": story_r}
     dup_p, dup_r = report("near-duplicate pairs", gold_dups, predicted_dups)
     story_p, story_r = report("story pairs", pairs_of(events), pairs_of(stories))
     print(f"articles {len(rows)}, events {len(events)}, stories {len(stories)}")
     return {"dup_p": dup_p, "dup_r": dup_r, "story_p": story_p, "story_r": story_r}
 
 
-def sweep(rows: list[dict[str, Any]], base: DedupConfig) -> None:
+def sweep(rows: list[dict[str, Any]], base: DedupConfig, rules: Any | None) -> None:
     """The figures behind the defaults: how far apart the labelled classes sit."""
     first_of_event: dict[str, str] = {}
     for row in rows:
@@ -172,6 +181,8 @@ def sweep(rows: list[dict[str, Any]], base: DedupConfig) -> None:
     print("stories: keyword Jaccard of same-event pairs")
     print("  " + ", ".join(f"{s:.3f} {a}/{b}" for s, a, b in sorted(same)))
     print(f"  different events within {base.story_window}: " + ", ".join(f"{s:.3f} {a}/{b} ({da}/{db})" for s, a, b, da, db in sorted(near_in_window, reverse=True)[:6]))
+    if rules is not None:
+        story_grid(rows, base, rules)
     print(f"  publication gap: same event max {max(gaps_same)}; different happening, same watch and compatible round, min "
           + ", ".join(f"{g} {a}/{b}" for g, a, b in sorted(gaps_lookalike)[:4]))
 
@@ -200,6 +211,19 @@ def _features(row: dict[str, Any], config: DedupConfig) -> dedup.ArticleFeatures
     )
 
 
+def story_grid(rows: list[dict[str, Any]], base: DedupConfig, rules: Any) -> None:
+    print("story pairs P/R by window (rows) and keyword-similarity threshold (columns), watch/round from the rules:")
+    thresholds = [0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.25]
+    print("  window " + " ".join(f"{t:>11}" for t in thresholds))
+    for hours in (12, 24, 48, 72, 96, 120, 168):
+        cells = []
+        for threshold in thresholds:
+            config = base.model_copy(update={"story_window": timedelta(hours=hours), "story_threshold": threshold})
+            scores = evaluate(rows, config, rules, quiet=True)
+            cells.append(f"{scores['story_p']:.2f}/{scores['story_r']:.2f}")
+        print(f"  {hours:>4} h " + " ".join(f"{c:>11}" for c in cells))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
@@ -210,7 +234,7 @@ def main() -> int:
     rows = [json.loads(line) for line in args.corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
     config = load_config(args.config)
     if args.sweep:
-        sweep(rows, config)
+        sweep(rows, config, load_rules(args.config))
         return 0
     rules = {"auto": lambda: load_rules(args.config), "labels": lambda: LabelRules(rows), "none": lambda: None}[args.watch_source]()
     print(f"corpus {args.corpus}; watch source {args.watch_source}")
@@ -222,3 +246,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
