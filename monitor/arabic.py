@@ -125,7 +125,8 @@ _RAW_WORD = re.compile(
     "[\\w\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u08d3-\u08ff\u00ad\u200c\u200d" + FILLER + "]+"
 )
 _LONG_WHITESPACE = re.compile(r"\s{2,}")
-_TRIM = FILLER + "\u00ad\u200c\u200d\u0640"
+_TRIM_INVISIBLE = "\u00ad\u200c\u200d\u0640"
+_TRIM = FILLER + _TRIM_INVISIBLE
 
 # Whitespace-separated chunks recur constantly in news text, so their analysis is cached:
 # chunk → normalised words, and chunk → the words' spans inside the chunk.
@@ -142,7 +143,9 @@ def _analyse_chunk(chunk: str) -> None:
         norm = normalize(raw)
         if not norm:
             continue
-        lead = len(raw) - len(raw.lstrip(_TRIM))
+        # Leading padding belongs to an entity that decoded into this word's first letter, so
+        # the word's span covers it; trailing padding belongs to the next (punctuation) entity.
+        lead = len(raw) - len(raw.lstrip(_TRIM_INVISIBLE))
         tail = len(raw) - len(raw.rstrip(_TRIM))
         span = (match.start() + lead, match.end() - tail)
         for part in norm.split(" "):  # NFKC may expand a ligature into several words

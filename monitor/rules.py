@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from monitor.arabic import ORDINALS, TokenizedText, normalize
+from monitor.arabic import ORDINALS, TokenizedText, chunk_words, normalize
 
 __all__ = [
     "ClauseConfig",
@@ -376,7 +376,7 @@ def _expand(term: str, references: dict[str, list[str]], key: str, stack: tuple[
                     raise RulesError(key, f"{term!r} refers to {name!r}, which holds a regex term ({name}[{index}])")
                 options.extend(_expand(other, references, key, (*stack, name)))
         else:
-            options = [normalize(raw).split()]
+            options = [list(chunk_words(raw))]  # tokenised exactly like article text
             if not options[0]:
                 continue
         sequences = [s + o for s in sequences for o in options]
@@ -388,11 +388,12 @@ def _expand(term: str, references: dict[str, list[str]], key: str, stack: tuple[
 
 
 def _outermost(hits: list[_Hit]) -> list[_Hit]:
-    """One hit per place: «حوار استراتيجي» inside «الحوار الاستراتيجي المشترك» is the same mention."""
-    hits.sort(key=lambda h: (h.first, h.first - h.last))
+    """One hit per place: «حوار استراتيجي» inside «الحوار الاستراتيجي المشترك», or «التوجيه
+    المشتركة» overlapping «مجموعة التوجيه», is the same mention (the earlier, longer one)."""
+    hits.sort(key=lambda h: (h.field, h.first, h.first - h.last))
     kept: list[_Hit] = []
     for hit in hits:
-        if kept and kept[-1].first <= hit.first and hit.last <= kept[-1].last:
+        if kept and kept[-1].field == hit.field and hit.first <= kept[-1].last:
             continue
         kept.append(hit)
     return kept
@@ -792,7 +793,8 @@ def _list_pattern(lists: dict[str, list[str]], names: Sequence[str]) -> re.Patte
     terms = [t for name in names for t in lists[name]]
     if any(t.startswith("re:") for t in terms):
         return None  # a regex term has no literal core
-    worded = [[_core(w) for w in normalize(t).split()] for t in terms]
+    # `@list` words are left out: a literal word of the same term is enough as a needle.
+    worded = [[_core(normalize(w)) for w in t.split() if not w.startswith("@") and normalize(w)] for t in terms]
     sharing = {core: sum(core in cores for cores in worded) for cores in worded for core in cores}
     branches: list[str] = []
     for cores in worded:

@@ -1,0 +1,41 @@
+"""The shipped rules on hand-written articles: the dialogues flagged with partner and round,
+the look-alikes (other parties' dialogues, other senses of «حوار», Kuwait–US news outside the
+framework, passing mentions) not flagged."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from monitor.rules import RuleSet, WatchConfig, compile_rules
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTICLES = [json.loads(line) for line in (ROOT / "tests" / "fixtures" / "rules" / "articles.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def default_rules() -> RuleSet:
+    document = tomllib.loads((ROOT / "config" / "rules.default.toml").read_text(encoding="utf-8"))
+    return compile_rules(document["terms"], [WatchConfig.model_validate(w) for w in document["watches"]], document["topics"])
+
+
+@pytest.mark.parametrize("article", ARTICLES, ids=[a["id"] for a in ARTICLES])
+def test_default_rules_on_fixture_articles(default_rules: RuleSet, article: dict) -> None:
+    decision = default_rules.classify(article["title"], article["body"])
+    expected = article["expect"]
+    assert decision.flagged == expected["flagged"], decision.explanation
+    if expected["flagged"]:
+        assert decision.watch == expected["watch"], decision.explanation
+        assert decision.round == expected["round"], decision.explanation
+    else:
+        assert decision.watch is None and decision.round is None and decision.topics == ()
+
+
+def test_default_rules_tag_topics_of_a_flagged_article(default_rules: RuleSet) -> None:
+    article = next(a for a in ARTICLES if a["id"] == "us-r7")
+    decision = default_rules.classify(article["title"], article["body"])
+    assert {"defense", "education"} <= set(decision.topics)
+    assert "health" not in decision.topics
