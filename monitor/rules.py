@@ -662,7 +662,7 @@ def _overlaps(a: _Hit, b: _Hit) -> bool:
 # The patterns below are written in normalised spelling (ى→ي, ة→ه, أ→ا).
 
 _MAX_ROUND = 60
-_SKIPPABLE = re.compile(r"^(?:ال\w+(?:ي|يه|يين)|ال?مشترك[هت]?|ال?وزاري[هت]?|ال?عادي[هت]?|ال?رسمي[هت]?|ال|من)$")
+_SKIPPABLE = re.compile(r"^(?:ال\w+(?:ي|يه|يين)|ال?مشترك[هت]?|ال?وزاري[هت]?|ال?عادي[هت]?|ال?رسمي[هت]?|ال|من|رقم)$")
 _CURRENT_BEFORE = re.compile(r"(?:ضمن|خلال|فعاليات|اعمال|انطلاق|ختام|اختتام)$")
 _FUTURE_BEFORE = re.compile(r"(?:علي|ان) (?:عقد|تلتئم|تعقد|تنعقد|موعد)(?: \w+)?$")
 _PAST_BEFORE = re.compile(r"(?:عقدت|سبقت|سابقه|الماضيه)(?: \w+)?$")
@@ -778,7 +778,13 @@ def _needle_pattern(word: str) -> list[str] | None:
     rest = _NOISE.join(
         "[" + _LETTER_VARIANTS[c] + "]" if c in _LETTER_VARIANTS else re.escape(c) for c in word[1:]
     )
-    return [re.escape(first) + _NOISE + rest for first in _LETTER_VARIANTS.get(word[0], word[0])]
+    # A core can only follow a non-letter or a clitic letter (و ف ب ك ل ا): «كونا» inside
+    # «المكونات» is no match. Checked after the first letter, so every branch still begins
+    # with a literal (which keeps the regex engine's fast scan).
+    return [f"{re.escape(first)}(?<!{_NON_CLITIC_LETTER}.){_NOISE}{rest}" for first in _LETTER_VARIANTS.get(word[0], word[0])]
+
+
+_NON_CLITIC_LETTER = "[" + "".join(chr(c) for c in range(0x0621, 0x064B) if chr(c) not in "اوفبكل") + "ی]"
 
 
 def _core(word: str) -> str:
