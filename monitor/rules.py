@@ -584,6 +584,8 @@ class RuleSet:
         candidates: dict[int, float] = {}
         evidence: dict[int, str] = {}
         order = 0
+        fallback: tuple[int, str] | None = None
+        title_names_dialogue = any(h.field == "title" for h in binders)
         for name, anchor in anchors:
             fld = article.field(anchor.field)
             parsed = _parse_round_after(fld.words, anchor.last + 1)
@@ -591,6 +593,11 @@ class RuleSet:
                 continue
             value, value_last = parsed
             if name not in config.any and not _bound(anchor, value_last, binders, config.round_within):
+                # «تأجيل الجولة السابعة» in the lead of an article whose title names the
+                # dialogue is about that dialogue too; kept as a fallback only.
+                if fallback is None and title_names_dialogue and fld.name == "body" and anchor.first < config.lead_words:
+                    start, end = fld.original_span(anchor.first, value_last)
+                    fallback = (value, f"«{fld.tokens.original[start:end]}» (lead, dialogue named in the title)")
                 continue
             order += 1
             candidates[value] = candidates.get(value, 0.0) + _round_weight(fld, anchor, value_last, order)
@@ -601,6 +608,8 @@ class RuleSet:
             best = max(candidates, key=lambda v: candidates[v])
             evaluation.round = best
             evaluation.round_reason = evidence[best]
+        elif fallback is not None:
+            evaluation.round, evaluation.round_reason = fallback
 
     def _topics(self, article: _Article) -> tuple[str, ...]:
         found: set[str] = set()

@@ -166,8 +166,14 @@ def test_round_number_forms(basic: RuleSet, title: str, expected: int | None) ->
 
 def test_round_word_far_from_the_dialogue_is_ignored(basic: RuleSet) -> None:
     filler = " ".join(["كلمة"] * 10)
-    decision = basic.classify("الحوار الاستراتيجي بين الكويت وواشنطن", f"{filler} الدورة الثمانين للجمعية العامة")
-    assert decision.round is None
+    decision = basic.classify("الحوار الاستراتيجي بين الكويت وواشنطن", f"{filler} الدورة الثالثة للجمعية العامة")
+    assert decision.flagged and decision.round is None
+
+
+def test_round_in_the_lead_counts_when_the_title_names_the_dialogue(basic: RuleSet) -> None:
+    decision = basic.classify("تأجيل الحوار الاستراتيجي بين الكويت وواشنطن", "أعلنت السفارة تأجيل الجولة السابعة")
+    assert decision.round == 7
+    assert "dialogue named in the title" in decision.explanation
 
 
 def test_round_in_passing_loses_to_the_current_one(basic: RuleSet) -> None:
