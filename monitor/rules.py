@@ -16,7 +16,6 @@ import hashlib
 import html
 import json
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -205,13 +204,12 @@ class _Hit(NamedTuple):
 class _Field:
     """One article field: its normalised words and, on demand, their original spans."""
 
-    __slots__ = ("name", "tokens", "_joined", "_joined_starts")
+    __slots__ = ("name", "tokens", "_joined")
 
     def __init__(self, name: FieldName, text: str):
         self.name = name
         self.tokens = TokenizedText(text)
         self._joined: str | None = None
-        self._joined_starts: list[int] | None = None
 
     @property
     def words(self) -> list[str]:
@@ -357,7 +355,6 @@ class _TermIndex:
                 first, last = fld.word_at(match.start()), fld.word_at(match.end() - 1)
                 hits.append(_Hit(name, self.terms[name][term_index], fld.name, first, last))
         return hits
-
 
 
 def _expand(term: str, references: dict[str, list[str]], key: str, stack: tuple[str, ...]) -> list[list[str]]:
@@ -784,16 +781,22 @@ def _needle_pattern(word: str) -> list[str] | None:
         return None
     if word.isascii():
         return [re.escape(v) for v in sorted({word, word.upper(), word.capitalize()})]
+    guard = f"(?<!{_NON_CLITIC_LETTER}.)"
+    # A long core may drop its first letters when they are the commonest ones (the engine
+    # then tries fewer places); any piece of the core is still a necessary condition.
+    while len(word) > 5 and word[0] in _COMMON_LETTERS:
+        word, guard = word[1:], ""
     rest = _NOISE.join(
         "[" + _LETTER_VARIANTS[c] + "]" if c in _LETTER_VARIANTS else re.escape(c) for c in word[1:]
     )
     # A core can only follow a non-letter or a clitic letter (و ف ب ك ل ا): «كونا» inside
     # «المكونات» is no match. Checked after the first letter, so every branch still begins
     # with a literal (which keeps the regex engine's fast scan).
-    return [f"{re.escape(first)}(?<!{_NON_CLITIC_LETTER}.){_NOISE}{rest}" for first in _LETTER_VARIANTS.get(word[0], word[0])]
+    return [f"{re.escape(first)}{guard}{_NOISE}{rest}" for first in _LETTER_VARIANTS.get(word[0], word[0])]
 
 
-_NON_CLITIC_LETTER = "[" + "".join(chr(c) for c in range(0x0621, 0x064B) if chr(c) not in "اوفبكل") + "ی]"
+_COMMON_LETTERS = "اليمونه"
+_NON_CLITIC_LETTER = "[" + "".join(chr(c) for c in range(0x0621, 0x064B) if chr(c) not in "اوفبكلـ") + "ی]"
 
 
 def _core(word: str) -> str:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import pickle
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from monitor.rules import Decision, Match, RuleSet, WatchConfig, classify_lines, compile_rules
+from monitor.rules import Decision, Match, RuleSet, WatchConfig, _Article, classify_lines, compile_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
@@ -229,7 +232,7 @@ def test_explanation_names_the_evidence(basic: RuleSet) -> None:
 
 @pytest.mark.parametrize(
     "kuwait",
-    ["الكويت", "الكُوَيْت", "الكـويت", "الکویت", "ﺍﻟﻜﻮﻳﺖ", "الكو\u200cيت", "&#1603;ويت"],
+    ["الكويت", "الكُوَيْت", "الكـويت", "الـكويت", "بالـــكويت", "الکویت", "ﺍﻟﻜﻮﻳﺖ", "الكو\u200cيت", "&#1603;ويت", "لِلكويت"],
 )
 def test_prefilter_keeps_every_spelling(basic: RuleSet, kuwait: str) -> None:
     assert basic.classify(f"الحوار الاستراتيجي بين {kuwait} وواشنطن", "").flagged
@@ -292,3 +295,33 @@ def test_classify_lines_contract(basic: RuleSet) -> None:
     assert results[2][0] is None and json.loads(results[2][1])["id"] == "c"
     assert json.loads(results[3][0])["id"] == 4 and json.loads(results[3][0])["flagged"] is True
     assert results[4][0] is None and "object" in json.loads(results[4][1])["error"]
+
+
+_NOISY_PIECES = [
+    "ال", "و", "ب", "ل", "لل", "ف", "ك", "كويت", "الكويت", "کویت", "كونا", "مكونات", "واشنطن", "الولايات", "المتحدة",
+    "أمريكي", "الحوار", "الاستراتيجي", "الإستراتيجي", "ية", "ين", "قطر", "مباراة", "\u0640", "\u064e", "\u0651",
+    "\u200c", "\u200f", "&amp;", "&nbsp;", "&#1603;", "ﻻ", "ﺍﻟﻜﻮﻳﺖ", " ", " ", " ", "\n", "-", "«", "»", "،", ".",
+    "لندن", "بريطانيا", "مجموعة", "التوجيه", "المشتركة", "التوجيهية", "اللجنة", "الجولة", "السابعة", "Kuwait",
+    "strategic dialogue", "ستراتيجي",
+]
+DEFAULT_RULES = load(Path(__file__).resolve().parent.parent / "config" / "rules.default.toml")[1]
+
+
+@pytest.mark.parametrize("rules_name", ["basic", "default"])
+@given(text=st.lists(st.sampled_from(_NOISY_PIECES), min_size=1, max_size=60).map("".join))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_prefilter_never_changes_a_decision(basic: RuleSet, rules_name: str, text: str) -> None:
+    """The raw-text prefilter is only a shortcut: without it every decision is the same."""
+    rules = basic if rules_name == "basic" else DEFAULT_RULES
+    assert rules.prefilter is not None
+    unfiltered = replace(rules, prefilter=None)
+    title, _, body = text.partition("\n")
+    with_prefilter = rules.classify(title, body)
+    without = unfiltered.classify(title, body)
+    assert with_prefilter.flagged == without.flagged
+    if "prefilter" in with_prefilter.explanation:
+        # rejected early only if every watch really misses one of its required groups
+        article = _Article(title, body)
+        for watch in rules.watches:
+            evaluation = rules._evaluate(watch, article)
+            assert evaluation.reasons and evaluation.reasons[0].startswith(("no ", "none of ")), evaluation.reasons
