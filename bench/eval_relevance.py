@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from monitor.rules import Decision, RuleSet, WatchConfig, compile_rules  # noqa: E402
+from monitor.rules import Decision, RuleSet, RulesConfig, compile_rules  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
 DEFAULT_CONFIG = REPO / "config" / "rules.default.toml"
@@ -41,8 +41,8 @@ def load_rules(path: Path) -> RuleSet:
     """Read the rule sections from a rules fragment or a whole monitor.toml."""
     with path.open("rb") as handle:
         document = tomllib.load(handle)
-    watches = [WatchConfig.model_validate(w) for w in document.get("watches", [])]
-    return compile_rules(document.get("terms", {}), watches, document.get("topics", {}))
+    sections = RulesConfig.model_validate({key: document[key] for key in ("terms", "watches", "topics") if key in document})
+    return compile_rules(sections.terms, sections.watches, sections.topics)
 
 
 def load_corpus(path: Path) -> list[Labelled]:

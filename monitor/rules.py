@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,6 +27,7 @@ from monitor.arabic import ORDINALS, TokenizedText, chunk_words, normalize
 
 __all__ = [
     "ClauseConfig",
+    "RulesConfig",
     "Decision",
     "Match",
     "RuleSet",
@@ -494,9 +496,8 @@ class RuleSet:
         """Decide one article: flagged or not, best watch, score, round, topics, matches."""
         title = title or ""
         body = body or ""
-        threshold = self.watches[0].config.threshold if self.watches else 0.0
         if not self.watches or (self.prefilter is not None and not self.prefilter.may_match(title, body)):
-            return Decision(False, None, 0.0, threshold, None, (), (), "no watch's required terms (prefilter)")
+            return self._rejected
         article = _Article(title, body)
         evaluations = [self._evaluate(watch, article) for watch in self.watches]
         passed = [e for e in evaluations if e.passed]
@@ -514,6 +515,12 @@ class RuleSet:
             matches=_to_matches(best.hits, article),
             explanation=_explain(best, evaluations, flagged),
         )
+
+    @cached_property
+    def _rejected(self) -> Decision:
+        """The (immutable) decision for the bulk of a feed, which the prefilter rejects."""
+        threshold = self.watches[0].config.threshold if self.watches else 0.0
+        return Decision(False, None, 0.0, threshold, None, (), (), "no watch's required terms (prefilter)")
 
     def vocabulary(self) -> frozenset[str]:
         """Every normalised word form the watch terms react to (for tools and benchmarks)."""
@@ -844,7 +851,7 @@ class _Prefilter:
             text = html.unescape(text)
         if self._passes(text):
             return True
-        return _UNSAFE_RAW.search(text) is not None
+        return _hides_letters(text)
 
     def _passes(self, text: str) -> bool:
         for stage in self.stages:
@@ -863,6 +870,16 @@ class _Prefilter:
             else:
                 return True
         return False
+
+
+def _hides_letters(text: str) -> bool:
+    """Presentation forms and full-width letters only show their letters after NFKC, so text
+    holding them is never rejected. Their UTF-16 high bytes are FB..FF: a memchr over the
+    encoded text rules them out three times faster than a character-class search."""
+    data = text.encode("utf-16-le", "surrogatepass")
+    if not any(byte in data for byte in (b"\xfb", b"\xfc", b"\xfd", b"\xfe", b"\xff")):
+        return False
+    return _UNSAFE_RAW.search(text) is not None
 
 
 def _build_prefilter(watches: Sequence[WatchConfig], lists: dict[str, list[str]]) -> _Prefilter | None:
