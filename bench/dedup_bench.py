@@ -10,9 +10,9 @@ The --window articles before each size go through the whole text pipeline
 (monitor.dedup.compute_features) and 10% of them are planted near-copies of earlier such
 originals (new headline, last paragraph cut, 2% of words replaced, Persian letters, tatweel,
 3% lost spaces); the articles in between fill the archive with the exact shingle sets of
-originals (same MinHash and band hashes, without normalize() and keywords, to reach 1M in
-minutes). Every article is then looked up through the LSH band index, its candidates
-checked with monitor.dedup.is_near_duplicate, and added. Times are CPU time of the
+originals (same MinHash and band hashes, without normalize() and keywords), bulk-added to
+the indexes so that 1M is reached in minutes. Every measured article is looked up through
+the LSH band index, its candidates checked with monitor.dedup.is_near_duplicate, and added. Times are CPU time of the
 measuring thread (time.thread_time), so other work on the machine does not inflate them.
 Two indexes are measured side by side on the same features:
   memory: monitor.dedup.MemoryIndex (what `monitor cluster` and tests use);
@@ -126,6 +126,12 @@ class SqliteBandIndex:
             self.db.execute("BEGIN")
             self.pending = 0
 
+    def add_many(self, article_ids: range, band_matrix: np.ndarray) -> None:
+        self.db.executemany(
+            "INSERT INTO article_band (band, hash, article_id) VALUES (?, ?, ?)",
+            ((band, h, i) for i, row in zip(article_ids, band_matrix.tolist(), strict=True) for band, h in enumerate(row)),
+        )
+
     def band_rows(self) -> tuple[list[int], np.ndarray]:
         self.db.execute("COMMIT")
         self.db.execute("BEGIN")
@@ -144,7 +150,7 @@ class Path_:
 
     name: str
     index: object
-    seconds: list[float] = field(default_factory=list)
+    seconds: np.ndarray = field(default_factory=lambda: np.empty(0))
     found: int = 0
     false_merges: int = 0
 
@@ -155,6 +161,7 @@ def rss_bytes() -> int:
 
 
 FILLER, ORIGINAL = -2, -1
+CUTS: set[int] = set()  # checkpoint sizes
 PLAN: np.ndarray = np.empty(0, dtype=np.int64)  # per article: FILLER, ORIGINAL, or the source it copies
 CORPUS: Corpus | None = None
 CONFIG = DedupConfig()
@@ -207,7 +214,7 @@ def features_chunk(bounds: tuple[int, int]) -> tuple[int, np.ndarray, np.ndarray
 
 
 def main() -> int:
-    global PLAN, CORPUS
+    global PLAN, CORPUS, CUTS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--sql-max", type=int, default=100_000, help="stop the sqlite path after this many articles")
@@ -221,15 +228,16 @@ def main() -> int:
     config = CONFIG
     total = sizes[-1]
     PLAN = plan_articles(sizes, args.window, args.copy_share, args.seed)
+    CUTS = set(sizes)
     CORPUS = Corpus(args.seed)
     signatures = np.zeros((total, config.num_perm), dtype=np.uint32)
     fingerprints = np.zeros(total, dtype="S32")
     root = np.arange(total, dtype=np.int64)
     rng = random.Random(args.seed)
     tmp = tempfile.TemporaryDirectory()
-    paths = [Path_("memory", MemoryIndex(config.bands))]
+    paths = [Path_("memory", MemoryIndex(config.bands), np.full(total, np.nan))]
     if args.sql_max > 0:
-        paths.append(Path_("sqlite", SqliteBandIndex(os.path.join(tmp.name, "bands.db"))))
+        paths.append(Path_("sqlite", SqliteBandIndex(os.path.join(tmp.name, "bands.db")), np.full(total, np.nan)))
     feature_seconds = np.zeros(total)
     print(f"config: {config.shingle}-{config.shingle_size} shingles, {config.num_perm} perms, "
           f"{config.bands} bands x {config.rows} rows, threshold {config.near_duplicate_threshold}; "
@@ -247,26 +255,26 @@ def main() -> int:
             signatures[start:stop] = chunk_signatures
             fingerprints[start:stop] = chunk_fps
             feature_seconds[start:stop] = chunk_seconds
-            for row, i in enumerate(range(start, stop)):
-                features = ArticleFeatures(
-                    None, chunk_fps[row].decode("ascii"), chunk_signatures[row].tobytes(), tuple(chunk_bands[row].tolist()), frozenset(),
-                    START + timedelta(minutes=i),
-                )
-                for path in paths:
-                    if path.name == "sqlite" and i >= args.sql_max:
-                        continue
-                    began = time.thread_time()
-                    match = first_match(path.index, features, signatures, fingerprints, config)
-                    path.index.add(i, features)
-                    path.seconds.append(time.thread_time() - began)
-                    if path.name == "memory" and match is not None:
-                        root[i] = root[match]
-                    if PLAN[i] >= 0 and match is not None and root[match] == root[PLAN[i]]:
-                        path.found += 1
-                    elif PLAN[i] < 0 and match is not None:
-                        path.false_merges += 1
-                if i + 1 == sizes[checkpoint]:
-                    report(i + 1, paths, feature_seconds, signatures, root, rng, rss_start, first_total, args)
+            for segment_start, segment_stop, filler in segments(start, stop):
+                if filler:  # archive fill: bulk-added, not timed
+                    rows = chunk_bands[segment_start - start : segment_stop - start]
+                    for path in paths:
+                        if path.name == "sqlite" and segment_start >= args.sql_max:
+                            continue
+                        path.index.add_many(range(segment_start, segment_stop), rows)
+                else:
+                    for i in range(segment_start, segment_stop):
+                        row = i - start
+                        features = ArticleFeatures(
+                            None, chunk_fps[row].decode("ascii"), chunk_signatures[row].tobytes(),
+                            tuple(chunk_bands[row].tolist()), frozenset(), START + timedelta(minutes=i),
+                        )
+                        for path in paths:
+                            if path.name == "sqlite" and i >= args.sql_max:
+                                continue
+                            measure(path, i, features, signatures, fingerprints, root, config)
+                if segment_stop == sizes[checkpoint]:
+                    report(segment_stop, paths, feature_seconds, signatures, root, rng, rss_start, first_total, args)
                     checkpoint += 1
                     if checkpoint == len(sizes):
                         break
@@ -278,15 +286,36 @@ def main() -> int:
     return 0
 
 
+def segments(start: int, stop: int) -> list[tuple[int, int, bool]]:
+    """Runs of filler / measured articles in [start, stop), cut at every checkpoint size."""
+    kinds = PLAN[start:stop] == FILLER
+    cuts = [start] + [start + k for k in range(1, stop - start) if kinds[k] != kinds[k - 1] or (start + k) in CUTS] + [stop]
+    return [(a, b, bool(kinds[a - start])) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def measure(path: Path_, i: int, features: ArticleFeatures, signatures: np.ndarray, fingerprints: np.ndarray,
+            root: np.ndarray, config: DedupConfig) -> None:
+    began = time.thread_time()
+    match = first_match(path.index, features, signatures, fingerprints, config)
+    path.index.add(i, features)
+    path.seconds[i] = time.thread_time() - began
+    if path.name == "memory" and match is not None:
+        root[i] = root[match]
+    if PLAN[i] >= 0 and match is not None and root[match] == root[PLAN[i]]:
+        path.found += 1
+    elif PLAN[i] < 0 and match is not None:
+        path.false_merges += 1
+
+
 def report(size, paths, feature_seconds, signatures, root, rng, rss_start, first_total, args) -> None:  # noqa: ANN001
     window = min(args.window, size)
     feature_ms = 1000 * float(np.mean(feature_seconds[size - window : size]))
     baseline_ms = brute_force_ms(signatures[:size], rng)
     copies = int(np.count_nonzero(PLAN[:size] >= 0))
     for path in paths:
-        if len(path.seconds) < size:
+        if path.name == "sqlite" and size > args.sql_max:
             continue
-        lookup_ms = 1000 * float(np.mean(path.seconds[size - window : size]))
+        lookup_ms = 1000 * float(np.nanmean(path.seconds[size - window : size]))
         first_total.setdefault(path.name, feature_ms + lookup_ms)
         index_mb = path.index.nbytes() / 2**20 if isinstance(path.index, MemoryIndex) else sqlite_mb(path.index)
         print(f"{size:>9} {path.name:>7} {feature_ms:>11.3f} {lookup_ms:>13.3f} {feature_ms + lookup_ms:>9.3f} "
@@ -295,7 +324,7 @@ def report(size, paths, feature_seconds, signatures, root, rng, rss_start, first
         print(f"{'':>17} per-article total / at {min(first_total)}: "
               f"{(feature_ms + lookup_ms) / first_total[path.name]:.2f}x; brute-force scan baseline "
               f"{baseline_ms:.3f} ms = {baseline_ms / lookup_ms:.1f}x this look-up+add")
-    if size == args.rebuild_size and len(paths) > 1 and len(paths[1].seconds) >= size:
+    if size == args.rebuild_size and len(paths) > 1 and size <= args.sql_max:
         began = time.perf_counter()
         ids, matrix = paths[1].index.band_rows()
         loaded = time.perf_counter()

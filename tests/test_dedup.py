@@ -270,7 +270,9 @@ def test_features_are_identical_in_another_process_with_another_hash_seed() -> N
 
 
 def _random_features(rng: random.Random, bands: int) -> ArticleFeatures:
-    values = tuple(rng.choice((rng.getrandbits(6), rng.getrandbits(63))) for _ in range(bands))
+    """Band values are band-specific, as band_hashes makes them; few distinct small ones so
+    that articles often share a band."""
+    values = tuple((band << 40) + rng.choice((rng.getrandbits(5), rng.getrandbits(39))) for band in range(bands))
     return ArticleFeatures(None, "", b"", values, frozenset(), datetime(2024, 1, 1))
 
 
@@ -280,9 +282,13 @@ def test_memory_index_matches_brute_force_across_batch_merges() -> None:
     stored: list[ArticleFeatures] = []
     for number in range(120):
         probe = _random_features(rng, 8)
-        expected = [i for i, other in enumerate(stored) if set(enumerate(other.band_hashes)) & set(enumerate(probe.band_hashes))]
+        expected = [i for i, other in enumerate(stored) if set(other.band_hashes) & set(probe.band_hashes)]
         assert index.candidates(probe) == expected
-        index.add(number, probe)
+        if number % 40 == 39:  # a bulk load in the middle, as a rebuild or a batch would do
+            block = [_random_features(rng, 8) for _ in range(10)]
+            index.add_many(range(len(stored), len(stored) + 10), np.array([f.band_hashes for f in block]))
+            stored.extend(block)
+        index.add(len(stored), probe)
         stored.append(probe)
 
 
