@@ -812,6 +812,12 @@ def _core(word: str) -> str:
     return word[:-1] if word.endswith("ه") else word
 
 
+# Cores too frequent in news text to make good needles («مجموعة من», «اللجنة», «المشتركة»).
+_COMMON_CORES = frozenset(
+    "مجموع لجن مشترك فريق حوار دول وزير مجلس اجتماع جول دور عمل تعاون علاقات بين مع رئيس حكوم".split()
+)
+
+
 def _list_pattern(lists: dict[str, list[str]], names: Sequence[str]) -> re.Pattern[str] | None:
     """Needles for a group of lists: per term, the word the group's terms share most
     («التوجيه» for the steering-group names, not the common «المشتركة»), longest on ties."""
@@ -826,7 +832,7 @@ def _list_pattern(lists: dict[str, list[str]], names: Sequence[str]) -> re.Patte
         candidates = [c for c in cores if _needle_pattern(c)]
         if not candidates:
             return None
-        best = max(candidates, key=lambda c: (sharing[c], len(c)))
+        best = max(candidates, key=lambda c: (c not in _COMMON_CORES, sharing[c], len(c)))
         branches.extend(_needle_pattern(best) or ())
     return re.compile("|".join(dict.fromkeys(branches)))
 
