@@ -12,9 +12,10 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import accumulate, chain, count
+from operator import add
 
 __all__ = ["ORDINALS", "Token", "TokenizedText", "chunk_words", "normalize", "parse_ordinal", "tokenize"]
 
@@ -220,17 +221,18 @@ class TokenizedText:
     def _chunk_start(self, chunk_index: int) -> int:
         if self._starts is None:
             self._starts = self._locate_chunks()
-        lengths, breaks, extras = self._starts
-        return lengths[chunk_index] + chunk_index + extras[bisect_right(breaks, chunk_index) - 1]
+        lower, breaks, extras = self._starts
+        return lower[chunk_index] + extras[bisect_right(breaks, chunk_index) - 1]
 
     def _locate_chunks(self) -> tuple[list[int], list[int], list[int]]:
-        """Chunk starts as (starts if separated by single spaces, breakpoints, extra offsets).
+        """Chunk starts as (starts if single-space separated, breakpoints, extra offsets).
 
-        Chunk i starts at sum(len + 1 of earlier chunks) plus the extra length of the longer
-        whitespace runs before it (paragraph breaks), of which an article has only a few.
+        Chunk i starts at the length of the chunks before it plus one separator each, plus the
+        extra length of the longer whitespace runs before it (paragraph breaks), of which an
+        article has only a few.
         """
         text = self._padded
-        lengths = list(accumulate(map(len, self.chunks), initial=0))
+        lower = list(map(add, accumulate(map(len, self.chunks), initial=0), count()))
         leading = len(text) - len(text.lstrip())
         breaks, extras = [0], [leading]
         extra = leading
@@ -238,22 +240,10 @@ class TokenizedText:
             if run.end() == len(text):
                 break
             extra += run.end() - run.start() - 1
-            # the chunk after this run starts at run.end(), i.e. lower = run.end() - extra
-            breaks.append(_first_at_or_after(lengths, run.end() - extra))
+            # the chunk after this run starts at run.end(), i.e. at lower = run.end() - extra
+            breaks.append(bisect_left(lower, run.end() - extra))
             extras.append(extra)
-        return lengths, breaks, extras
-
-
-def _first_at_or_after(lengths: list[int], position: int) -> int:
-    """Index of the chunk whose single-space start (lengths[i] + i) is `position`."""
-    low, high = 0, len(lengths)
-    while low < high:
-        middle = (low + high) // 2
-        if lengths[middle] + middle < position:
-            low = middle + 1
-        else:
-            high = middle
-    return low
+        return lower, breaks, extras
 
 
 def tokenize(text: str) -> list[Token]:
