@@ -198,7 +198,7 @@ class TokenizedText:
                 missing = set(self.chunks)
             for chunk in missing:
                 _analyse_chunk(chunk)
-            per_chunk = list(map(_CHUNK_WORDS.__getitem__, self.chunks))
+            per_chunk = list(map(chunk_words, self.chunks))  # safe even if another thread clears
         self._per_chunk = per_chunk
         self.words: list[str] = list(chain.from_iterable(per_chunk))
         self._first_word: list[int] | None = None
