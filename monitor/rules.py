@@ -389,7 +389,7 @@ def _expand(term: str, references: dict[str, list[str]], key: str, stack: tuple[
 def _outermost(hits: list[_Hit]) -> list[_Hit]:
     """One hit per place: «حوار استراتيجي» inside «الحوار الاستراتيجي المشترك», or «التوجيه
     المشتركة» overlapping «مجموعة التوجيه», is the same mention (the earlier, longer one)."""
-    hits.sort(key=lambda h: (h.field, h.first, h.first - h.last))
+    hits.sort(key=lambda h: (h.field, h.first, h.first - h.last, -len(h.term)))  # most specific term first
     kept: list[_Hit] = []
     for hit in hits:
         if kept and kept[-1].field == hit.field and hit.first <= kept[-1].last:
