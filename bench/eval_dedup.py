@@ -61,7 +61,7 @@ def load_rules(config_path: Path) -> Any | None:
     except ImportError as error:
         print(f"(monitor.rules not importable: {error}; running without watch/round)")
         return None
-    candidates = [config_path, REPO / "config" / "rules.default.toml"]
+    candidates = [config_path, REPO / "config" / "monitor.toml"]
     for path in candidates:
         if not path.exists():
             continue

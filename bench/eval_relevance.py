@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 from monitor.rules import Decision, RuleSet, RulesConfig, compile_rules  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
-DEFAULT_CONFIG = REPO / "config" / "rules.default.toml"
+DEFAULT_CONFIG = REPO / "config" / "monitor.toml"
 
 
 @dataclass(frozen=True)

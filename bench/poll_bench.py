@@ -169,7 +169,7 @@ class WorkerPeak:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(1.0):
             for status in Path("/proc").glob("[0-9]*/status"):
                 try:
                     text = status.read_text()

@@ -38,7 +38,7 @@ from monitor.arabic import normalize  # noqa: E402
 from monitor.rules import RuleSet, RulesConfig, compile_rules  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
-DEFAULT_CONFIG = REPO / "config" / "rules.default.toml"
+DEFAULT_CONFIG = REPO / "config" / "monitor.toml"
 TARGET_BYTES = 2048
 
 FALLBACK_WORDS = (

@@ -137,7 +137,7 @@ def test_title_and_lead_weigh_more_than_the_body(basic: RuleSet) -> None:
 
 
 def test_best_watch_is_the_highest_score() -> None:
-    document, rules = load(Path(__file__).resolve().parent.parent / "config" / "rules.default.toml")
+    document, rules = load(Path(__file__).resolve().parent.parent / "config" / "monitor.toml")
     decision = rules.classify(
         "مجموعة التوجيه المشتركة الكويتية البريطانية تجتمع في لندن",
         "وحضر الاجتماع السفير الأمريكي بصفة مراقب.",
@@ -304,7 +304,7 @@ _NOISY_PIECES = [
     "لندن", "بريطانيا", "مجموعة", "التوجيه", "المشتركة", "التوجيهية", "اللجنة", "الجولة", "السابعة", "Kuwait",
     "strategic dialogue", "ستراتيجي",
 ]
-DEFAULT_RULES = load(Path(__file__).resolve().parent.parent / "config" / "rules.default.toml")[1]
+DEFAULT_RULES = load(Path(__file__).resolve().parent.parent / "config" / "monitor.toml")[1]
 
 
 @pytest.mark.parametrize("rules_name", ["basic", "default"])

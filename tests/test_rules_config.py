@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from monitor.rules import RulesError, WatchConfig, compile_rules
 
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "config" / "rules.default.toml"
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "config" / "monitor.toml"
 
 TERMS = {"kuwait": ["كويت"], "partner": ["واشنطن"], "dialogue": ["الحوار الاستراتيجي"]}
 

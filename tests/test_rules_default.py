@@ -18,7 +18,7 @@ ARTICLES = [json.loads(line) for line in (ROOT / "tests" / "fixtures" / "rules" 
 
 @pytest.fixture(scope="module")
 def default_rules() -> RuleSet:
-    document = tomllib.loads((ROOT / "config" / "rules.default.toml").read_text(encoding="utf-8"))
+    document = tomllib.loads((ROOT / "config" / "monitor.toml").read_text(encoding="utf-8"))
     return compile_rules(document["terms"], [WatchConfig.model_validate(w) for w in document["watches"]], document["topics"])
 
 
