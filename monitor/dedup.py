@@ -32,14 +32,11 @@ from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-import structlog
 from datasketch import MinHash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.arabic import normalize
 from monitor.durations import Duration
-
-log = structlog.get_logger()
 
 ArticleId = Hashable
 
@@ -276,6 +273,7 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(np.uint32)[None, :], b.astype(np.uint32)[None, :]
 
 
+_EMPTY = np.iinfo(np.uint32).max  # every value of the signature of an empty shingle set
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35))
 
 
@@ -286,7 +284,7 @@ def minhash_signature(hashes: np.ndarray, config: DedupConfig) -> np.ndarray:
     which was 40% of the per-article cost."""
     a, b = _permutations(config.num_perm, config.seed)
     if not len(hashes):
-        return np.full(config.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
+        return np.full(config.num_perm, _EMPTY, dtype=np.uint32)
     s1, m1, s2, m2 = _FMIX32
     values = hashes.astype(np.uint32)
     with np.errstate(over="ignore"):
@@ -383,14 +381,20 @@ def compute_features(
     round: int | None = None,
     config: DedupConfig | None = None,
 ) -> ArticleFeatures:
+    """Everything dedup needs, from the text as published (normalisation happens here).
+
+    An article without a word of text (a bare link) gets no band hashes and a fingerprint
+    keyed by its URL: otherwise every empty item would be a copy of the first one.
+    """
     config = config or DedupConfig()
     words = _normalised_words(title or "", body or "")
     signature = minhash_signature(shingle_hashes(words, config), config)
+    canonical = canonical_url(url) if url else None
     return ArticleFeatures(
-        canonical_url=canonical_url(url) if url else None,
-        fingerprint=_fingerprint_of_words(words),
+        canonical_url=canonical,
+        fingerprint=_fingerprint_of_words(words) if words else "empty:" + _fingerprint_of_words([canonical or ""]),
         signature=signature.astype("<u4").tobytes(),
-        band_hashes=tuple(band_hashes(signature, config)),
+        band_hashes=tuple(band_hashes(signature, config)) if words else (),
         keywords=keyword_set(words, config.max_keywords),
         published=_aware(published),
         watch=watch,
@@ -446,8 +450,8 @@ def features_from_bytes(data: bytes) -> ArticleFeatures:
 
 def estimated_jaccard(a: ArticleFeatures, b: ArticleFeatures) -> float:
     left, right = a.signature_array, b.signature_array
-    if len(left) != len(right) or not len(left):
-        return 0.0
+    if len(left) != len(right) or not len(left) or left.min() == _EMPTY or right.min() == _EMPTY:
+        return 0.0  # an empty text resembles nothing
     return float(np.count_nonzero(left == right)) / len(left)
 
 

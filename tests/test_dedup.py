@@ -369,3 +369,12 @@ def test_same_story_from_two_feeds_in_one_pass_is_one_story_whatever_the_order()
     backward = [json.loads(o) for o, _ in cluster_lines(lines[::-1], CONFIG, rules=FixtureRules())]
     assert forward[0]["story"] == forward[1]["story"]
     assert backward[0]["story"] == backward[1]["story"]
+
+
+def test_articles_without_text_are_not_copies_of_each_other() -> None:
+    empty = [compute_features("", "", f"https://x.example/{n}", datetime(2024, 1, 1)) for n in range(2)]
+    assert empty[0].band_hashes == ()
+    assert empty[0].fingerprint != empty[1].fingerprint
+    assert not is_near_duplicate(empty[0], empty[1], CONFIG)
+    clusterer = Clusterer(CONFIG)
+    assert [clusterer.add(n, f).duplicate_of for n, f in enumerate(empty)] == [None, None]
