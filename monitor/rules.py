@@ -231,24 +231,45 @@ class _Field:
 
 
 class _Node:
-    """A word of one or more terms; `ends` lists the terms that end here."""
+    """A word of one or more terms; `ends` lists the terms that end here.
 
-    __slots__ = ("ends", "next", "by_word")
+    `slots` are `@list` words: (list name, root of that list's own trie, node after it). A
+    slot matches wherever any term of the list does, so a term like «@dialogue بين @party»
+    costs a few nodes instead of one path per combination of the two lists' terms.
+    """
+
+    __slots__ = ("ends", "next", "by_word", "slots")
 
     def __init__(self) -> None:
         self.ends: list[tuple[str, int]] = []
         self.next: dict[str, list[_Node]] = {}  # surface form of the next word -> nodes
         self.by_word: dict[str, _Node] = {}  # canonical next word -> node (to share prefixes)
+        self.slots: tuple[tuple[str, _Node, _Node], ...] = ()
 
 
 _MAX_EXPANSIONS = 20_000
+
+
+class _Slot(NamedTuple):
+    """An `@name` word of a term: any term of the list `name` at this place."""
+
+    name: str
+
+
+_Part = str | _Slot
+# (id of a list's trie root, first word index) -> last word indices of that list's matches
+_SlotMemo = dict[tuple[int, int], tuple[int, ...]]
 
 
 class _TermIndex:
     """Every term of every list in one word trie keyed by surface forms; regex terms apart.
 
     A term may name another term list as one of its words with `@name`: «الحوار الاستراتيجي
-    بين @other_parties» stands for one phrase per term of `other_parties`.
+    بين @other_parties» stands for one phrase per term of `other_parties`. The named list gets
+    a trie of its own, shared by every term that refers to it, and matching descends into it
+    at that word: the phrases are never spelled out one by one (a few lists of dialogue names
+    and parties would otherwise make tens of thousands of paths, seconds to build and a
+    hundred megabytes to send to each parse worker).
     """
 
     def __init__(self, lists: dict[str, list[str]], key_prefix: str, references: dict[str, list[str]] | None = None):
@@ -256,6 +277,8 @@ class _TermIndex:
         self.regexes: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
         self.terms: dict[str, list[str]] = {}
         references = lists if references is None else references
+        self._references = references
+        self._list_roots: dict[str, _Node] = {}
         for name, terms in lists.items():
             if not terms:
                 raise RulesError(f"{key_prefix}.{name}", "empty term list")
@@ -276,20 +299,19 @@ class _TermIndex:
                         raise RulesError(key, f"bad regex {term[3:]!r}: {exc}") from None
                     self.regexes.setdefault(name, []).append((term_index, pattern))
                     continue
-                for words in _expand(term, references, key, (name,)):
-                    self._insert(words, name, term_index)
-        self.first_forms = frozenset(self.root.next)
+                _check_expansion(term, references, key, (name,))
+                _insert(self.root, _parts(term), (name, term_index), self._list_root)
+        del self._references
+        self.first_forms = _first_forms(self.root)
 
-    def _insert(self, words: Sequence[str], list_name: str, term_index: int) -> None:
-        node = self.root
-        for word in words:
-            child = node.by_word.get(word)
-            if child is None:
-                child = node.by_word[word] = _Node()
-                for form in surface_forms(word):
-                    node.next.setdefault(form, []).append(child)
-            node = child
-        node.ends.append((list_name, term_index))
+    def _list_root(self, name: str) -> _Node:
+        """The trie of one referenced list's terms (built once, validated by the caller)."""
+        root = self._list_roots.get(name)
+        if root is None:
+            root = self._list_roots[name] = _Node()
+            for term_index, term in enumerate(self._references[name]):
+                _insert(root, _parts(term), (name, term_index), self._list_root)
+        return root
 
     def find_all(self, fld: _Field) -> dict[str, list[_Hit]]:
         """Hits of every list in one field, by list name.
@@ -302,17 +324,23 @@ class _TermIndex:
         if not present:
             return {}
         found: dict[str, list[_Hit]] = {}
-        root_next = self.root.next
+        root = self.root
+        root_next = root.next
         terms = self.terms
         count = len(words)
+        memo: _SlotMemo = {}
         for first in [i for i, word in enumerate(words) if word in present]:
-            stack = [(node, first) for node in root_next[words[first]]]
+            stack = _after_slots(root, words, first, memo) if root.slots else []
+            stack.extend((node, first) for node in root_next.get(words[first], ()))
             while stack:
                 node, last = stack.pop()
                 for list_name, term_index in node.ends:
                     found.setdefault(list_name, []).append(_Hit(list_name, terms[list_name][term_index], fld.name, first, last))
-                if node.next and last + 1 < count:
-                    stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+                if last + 1 < count:
+                    if node.slots:
+                        stack.extend(_after_slots(node, words, last + 1, memo))
+                    if node.next:
+                        stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
         return found
 
     def lists_present(self, fld: _Field) -> set[str]:
@@ -322,29 +350,43 @@ class _TermIndex:
         present = self.first_forms.intersection(words)
         names: set[str] = set()
         phrase_starts = set()
+        root = self.root
         for form in present:
-            for node in self.root.next[form]:
+            for node in root.next.get(form, ()):
                 names.update(list_name for list_name, _ in node.ends)
-                if node.next:
+                if node.next or node.slots:
                     phrase_starts.add(form)
+        if root.slots:
+            phrase_starts.update(present)  # a term may start with an `@list` word here
         if phrase_starts:
+            memo: _SlotMemo = {}
             for first in [i for i, word in enumerate(words) if word in phrase_starts]:
-                stack = [(node, first) for node in self.root.next[words[first]]]
+                stack = _after_slots(root, words, first, memo) if root.slots else []
+                stack.extend((node, first) for node in root.next.get(words[first], ()))
                 while stack:
                     node, last = stack.pop()
                     names.update(list_name for list_name, _ in node.ends)
-                    if node.next and last + 1 < len(words):
-                        stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+                    if last + 1 < len(words):
+                        if node.slots:
+                            stack.extend(_after_slots(node, words, last + 1, memo))
+                        if node.next:
+                            stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
         return names
 
     def vocabulary(self) -> frozenset[str]:
         """Every surface form of every word of every (non-regex) term."""
         forms: set[str] = set()
         pending = [self.root]
+        visited: set[int] = set()
         while pending:
             node = pending.pop()
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
             forms.update(node.next)
             pending.extend(node.by_word.values())
+            for _, list_root, after in node.slots:
+                pending.extend((list_root, after))
         return frozenset(forms)
 
     def find_regex(self, name: str, fld: _Field) -> list[_Hit]:
@@ -359,9 +401,86 @@ class _TermIndex:
         return hits
 
 
-def _expand(term: str, references: dict[str, list[str]], key: str, stack: tuple[str, ...]) -> list[list[str]]:
-    """The word sequences a term stands for, with `@list` words replaced by that list's terms."""
-    sequences: list[list[str]] = [[]]
+def _parts(term: str) -> list[_Part]:
+    """The words of a term, tokenised exactly like article text, with `@list` words as slots."""
+    parts: list[_Part] = []
+    for raw in term.split():
+        if raw.startswith("@"):
+            parts.append(_Slot(raw[1:]))
+        else:
+            parts.extend(chunk_words(raw))
+    return parts
+
+
+def _insert(root: _Node, parts: Sequence[_Part], end: tuple[str, int], list_root: Any) -> None:
+    """Add one term's path to a trie; `list_root(name)` gives the trie of a referenced list."""
+    node = root
+    for part in parts:
+        if isinstance(part, _Slot):
+            after = next((a for name, _, a in node.slots if name == part.name), None)
+            if after is None:
+                after = _Node()
+                node.slots = (*node.slots, (part.name, list_root(part.name), after))
+            node = after
+            continue
+        child = node.by_word.get(part)
+        if child is None:
+            child = node.by_word[part] = _Node()
+            for form in surface_forms(part):
+                node.next.setdefault(form, []).append(child)
+        node = child
+    node.ends.append(end)
+
+
+def _first_forms(root: _Node) -> frozenset[str]:
+    """Surface forms a term can start with, including those of lists named by a leading slot."""
+    forms = set(root.next)
+    pending = [list_root for _, list_root, _ in root.slots]
+    visited: set[int] = set()
+    while pending:
+        node = pending.pop()
+        if id(node) not in visited:
+            visited.add(id(node))
+            forms.update(node.next)
+            pending.extend(list_root for _, list_root, _ in node.slots)
+    return frozenset(forms)
+
+
+def _after_slots(node: _Node, words: list[str], start: int, memo: _SlotMemo) -> list[tuple[_Node, int]]:
+    """(node after the slot, last word index) for each match of each slot list of `node`
+    that starts at word `start`."""
+    return [(after, last) for _, list_root, after in node.slots for last in _list_ends(list_root, words, start, memo)]
+
+
+def _list_ends(list_root: _Node, words: list[str], start: int, memo: _SlotMemo) -> tuple[int, ...]:
+    """Last word indices of the matches of one referenced list that start at word `start`."""
+    key = (id(list_root), start)
+    cached = memo.get(key)
+    if cached is not None:
+        return cached
+    ends: set[int] = set()
+    count = len(words)
+    stack = _after_slots(list_root, words, start, memo) if list_root.slots else []
+    stack.extend((node, start) for node in list_root.next.get(words[start], ()))
+    while stack:
+        node, last = stack.pop()
+        if node.ends:
+            ends.add(last)
+        if last + 1 < count:
+            if node.slots:
+                stack.extend(_after_slots(node, words, last + 1, memo))
+            if node.next:
+                stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+    result = memo[key] = tuple(sorted(ends))
+    return result
+
+
+def _check_expansion(term: str, references: dict[str, list[str]], key: str, stack: tuple[str, ...]) -> int:
+    """How many phrases a term stands for, with `@list` words replaced by that list's terms;
+    raises on unknown or cyclic references, regex terms behind a reference, terms without
+    letters and too many phrases. Counts, never spells the phrases out."""
+    phrases = 1
+    has_words = False
     for raw in term.split():
         if raw.startswith("@"):
             name = raw[1:]
@@ -369,21 +488,23 @@ def _expand(term: str, references: dict[str, list[str]], key: str, stack: tuple[
                 raise RulesError(key, f"unknown term list {name!r} in {term!r}")
             if name in stack:
                 raise RulesError(key, f"term lists refer to each other in a cycle: {' -> '.join((*stack, name))}")
-            options = []
+            options = 0
             for index, other in enumerate(references[name]):
                 if other.startswith("re:"):
                     raise RulesError(key, f"{term!r} refers to {name!r}, which holds a regex term ({name}[{index}])")
-                options.extend(_expand(other, references, key, (*stack, name)))
+                options += _check_expansion(other, references, key, (*stack, name))
+            has_words = True
         else:
-            options = [list(chunk_words(raw))]  # tokenised exactly like article text
-            if not options[0]:
+            if not chunk_words(raw):
                 continue
-        sequences = [s + o for s in sequences for o in options]
-        if len(sequences) > _MAX_EXPANSIONS:
+            options = 1
+            has_words = True
+        phrases *= options
+        if phrases > _MAX_EXPANSIONS:
             raise RulesError(key, f"{term!r} expands to more than {_MAX_EXPANSIONS} phrases")
-    if not any(sequences):
+    if not phrases or not has_words:
         raise RulesError(key, f"term {term!r} has no letters or digits")
-    return sequences
+    return phrases
 
 
 def _outermost(hits: list[_Hit]) -> list[_Hit]:

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.rules import Decision, Match, RuleSet, WatchConfig, _Article, classify_lines, compile_rules
+from monitor.rules import Decision, Match, RuleSet, RulesError, WatchConfig, _Article, classify_lines, compile_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
@@ -84,6 +84,41 @@ def test_list_reference_expands_to_each_term_of_the_list() -> None:
     assert rules.classify("الحوار مع البحرين", "").flagged
     assert rules.classify("الحوار مع قطر", "").flagged
     assert not rules.classify("الحوار مع عمان", "").flagged
+
+
+def test_list_reference_in_any_place_and_nested() -> None:
+    """A term may start or end with `@list`, and a referenced list may refer to another."""
+    extra = {"party": ["قطر", "دولة @capital"], "capital": ["الدوحة", "ابو ظبي"], "name": ["الحوار الاستراتيجي", "لجنة التوجيه"]}
+    rules = one_term_rules("@name مع @party", extra_terms=extra)
+    assert rules.classify("وبحث الحوار الإستراتيجي مع قطر", "").flagged
+    assert rules.classify("لجنة التوجيه مع دولة أبو ظبي", "").flagged
+    assert not rules.classify("لجنة التوجيه مع الدوحة", "").flagged  # «دولة» is part of that term
+    assert not rules.classify("الحوار مع قطر", "").flagged
+    body = "عقدت لجنة التوجيه مع دولة الدوحة اجتماعها"
+    assert [(m.term, body[m.start:m.end]) for m in rules.classify("", body).matches] == [("@name مع @party", "لجنة التوجيه مع دولة الدوحة")]
+
+
+def test_list_reference_in_a_topic_and_as_a_mask() -> None:
+    terms = {
+        "kuwait": ["كويت"],
+        "dialogue": ["الحوار الاستراتيجي"],
+        "party": ["قطر", "المملكة العربية السعودية"],
+        "other": ["@dialogue بين @party", "@dialogue @party"],
+    }
+    watch = WatchConfig(id="w", all=["kuwait"], any=["dialogue"], mask=["other"], clauses=[{"terms": ["dialogue"]}], threshold=1.0)
+    rules = compile_rules(terms, [watch], {"gulf": ["@party والكويت"]})
+    assert not rules.classify("الكويت تتابع الحوار الاستراتيجي بين المملكة العربية السعودية", "").flagged
+    assert not rules.classify("الكويت تتابع الحوار الاستراتيجي القطري", "").flagged
+    flagged = rules.classify("الكويت في الحوار الاستراتيجي", "المملكة العربية السعودية والكويت")
+    assert flagged.flagged and flagged.topics == ("gulf",)
+    assert rules.classify("الكويت في الحوار الاستراتيجي", "قطر وحدها").topics == ()
+
+
+def test_list_reference_that_spells_out_too_many_phrases_is_an_error() -> None:
+    many = {"many": [f"كلمه{i}" for i in range(140)]}
+    assert one_term_rules("@many ثم @many", extra_terms=many).classify("كلمه3 ثم كلمه139", "").flagged  # 19,600 phrases
+    with pytest.raises(RulesError, match="expands to more than"):
+        one_term_rules("@many @many @many", extra_terms=many)
 
 
 def test_regex_term_runs_on_normalised_text() -> None:
