@@ -19,10 +19,10 @@ import uuid
 import structlog
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, event, func, insert, or_, text, update
+from sqlalchemy import Engine, event, func, or_, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, SQLModel, create_engine, select
 
 from monitor import dedup
 from monitor.models import Article, ArticleBand, Feed, Story, utcnow
@@ -513,7 +513,7 @@ class SqlDedup:
         fresh = [plan for plan in active if plan.story_id is None and plan.original is None]
         if fresh:
             rows = [self._story_row(plan, now) for plan in fresh]
-            self.session.execute(insert(Story), rows)
+            self._bulk_insert(Story, rows)
             ids = dict(self.session.exec(select(Story.key, Story.id).where(Story.key.in_([r["key"] for r in rows]))).all())  # type: ignore[attr-defined]
             for plan, row in zip(fresh, rows, strict=True):
                 plan.story_id, plan.new_story = ids[row["key"]], True
@@ -531,7 +531,7 @@ class SqlDedup:
                     plan.duplicate_of = plan.original.original
             if chosen:
                 rows = [self._article_row(feed_id, plan, now, rules_fingerprint) for plan in chosen]
-                self.session.execute(insert(Article), rows)
+                self._bulk_insert(Article, rows)
                 guids = [plan.candidate.entry.guid for plan in chosen]
                 ids = dict(
                     self.session.exec(
@@ -553,7 +553,13 @@ class SqlDedup:
             for band, value in enumerate(plan.candidate.features.band_hashes)
         ]
         if band_rows:
-            self.session.execute(insert(ArticleBand), band_rows)
+            self._bulk_insert(ArticleBand, band_rows)
+
+    def _bulk_insert(self, model: type[SQLModel], rows: list[dict[str, object]]) -> None:
+        """A Core executemany on the session's connection: the ORM's bulk path spends more
+        time collecting per-row state than the database spends inserting (32 band rows per
+        article)."""
+        self.session.connection().execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
 
     @staticmethod
     def _story_row(plan: _Plan, now: datetime) -> dict[str, object]:
