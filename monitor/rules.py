@@ -18,7 +18,8 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import product
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -179,8 +180,13 @@ _TAA_ARTICLE = ("ه", "ات", "تين", "تان")
 _TAA_FREE = ("ه", "ات", "تين", "تان", *("ت" + p for p in (*_PRONOUNS, "ي", "ين", "ان")), *("ات" + p for p in _PRONOUNS))
 
 
+@lru_cache(maxsize=4096)
 def surface_forms(word: str) -> frozenset[str]:
-    """Every spelling of a normalised rule word that counts as that word in running text."""
+    """Every spelling of a normalised rule word that counts as that word in running text.
+
+    Cached: the same words recur across lists, the lists named by `@list` words and the
+    topics, and every parse worker rebuilds its trie from the words when it unpickles it.
+    """
     if not _ARABIC_LETTER.search(word):
         return frozenset({word})
     has_article = word.startswith("ال") and len(word) >= 4
@@ -190,7 +196,7 @@ def surface_forms(word: str) -> frozenset[str]:
     else:
         stem, suffixes = core, (_NISBA_PLURAL if has_article else _NISBA_PLURAL + _PRONOUNS)
     prefixes = _ARTICLE_PREFIXES if has_article else ("", *_ARTICLE_PREFIXES, *_PREPOSITIONS)
-    return frozenset(c + p + stem + s for c in _CONJUNCTIONS for p in prefixes for s in suffixes)
+    return frozenset(map("".join, product(_CONJUNCTIONS, prefixes, (stem,), suffixes)))
 
 
 class _Hit(NamedTuple):
@@ -236,15 +242,43 @@ class _Node:
     `slots` are `@list` words: (list name, root of that list's own trie, node after it). A
     slot matches wherever any term of the list does, so a term like «@dialogue بين @party»
     costs a few nodes instead of one path per combination of the two lists' terms.
+
+    A node pickles without `next`, which holds hundreds of surface forms per child word and
+    is rebuilt from `by_word` in the same order: the parse workers receive the canonical
+    words only.
     """
 
     __slots__ = ("ends", "next", "by_word", "slots")
 
     def __init__(self) -> None:
         self.ends: list[tuple[str, int]] = []
-        self.next: dict[str, list[_Node]] = {}  # surface form of the next word -> nodes
+        self.next: dict[str, tuple[_Node, ...]] = {}  # surface form of the next word -> nodes
         self.by_word: dict[str, _Node] = {}  # canonical next word -> node (to share prefixes)
         self.slots: tuple[tuple[str, _Node, _Node], ...] = ()
+
+    def add_child(self, word: str) -> _Node:
+        """The node for `word` after this one, reachable by each of its surface forms."""
+        child = self.by_word.get(word)
+        if child is None:
+            child = self.by_word[word] = _Node()
+            self._link(word, child)
+        return child
+
+    def _link(self, word: str, child: _Node) -> None:
+        forms = surface_forms(word)
+        shared = frozenset(filter(self.next.__contains__, forms)) if self.next else ()
+        self.next.update(dict.fromkeys(forms - shared if shared else forms, (child,)))
+        for form in shared:  # a form of two words («كويت» and «الكويت»): both, in order
+            self.next[form] = (*self.next[form], child)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return self.ends, self.by_word, self.slots
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.ends, self.by_word, self.slots = state
+        self.next = {}
+        for word, child in self.by_word.items():
+            self._link(word, child)
 
 
 _MAX_EXPANSIONS = 20_000
@@ -302,6 +336,14 @@ class _TermIndex:
                 _check_expansion(term, references, key, (name,))
                 _insert(self.root, _parts(term), (name, term_index), self._list_root)
         del self._references
+        self.first_forms = _first_forms(self.root)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without `first_forms`, which is derived from the trie (and large)."""
+        return {key: value for key, value in self.__dict__.items() if key != "first_forms"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self.first_forms = _first_forms(self.root)
 
     def _list_root(self, name: str) -> _Node:
@@ -423,12 +465,7 @@ def _insert(root: _Node, parts: Sequence[_Part], end: tuple[str, int], list_root
                 node.slots = (*node.slots, (part.name, list_root(part.name), after))
             node = after
             continue
-        child = node.by_word.get(part)
-        if child is None:
-            child = node.by_word[part] = _Node()
-            for form in surface_forms(part):
-                node.next.setdefault(form, []).append(child)
-        node = child
+        node = node.add_child(part)
     node.ends.append(end)
 
 
