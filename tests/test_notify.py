@@ -323,3 +323,28 @@ def test_feed_names_come_from_the_database(tmp_path: Path, db_url: str, relay: S
     assert content.total == 1 and content.sections[0].items[0].source == "كونا"
     assert _rows(store) == []  # preview records nothing
     store.engine.dispose()
+
+
+def test_cli_preview_and_deliveries_list(tmp_path: Path, relay: SmtpServer, webhook_receiver: WebhookReceiver,  # noqa: F811
+                                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.cli import main
+
+    db_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    monkeypatch.setenv("HOOK_SECRET", webhook_receiver.secret)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="انطلاق الجولة الرابعة من الحوار الاستراتيجي")
+    out = tmp_path / "preview.html"
+    assert main(["--config", str(config.source), "digest", "preview", "daily", "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert 'dir="rtl"' in html and "انطلاق الجولة الرابعة" in html
+    assert _rows(store) == [] and relay.received == []  # preview sends and records nothing
+    assert main(["--config", str(config.source), "digest", "send", "daily"]) == 0
+    assert len(relay.received) == 1 and len(webhook_receiver.accepted) == 1
+    capsys.readouterr()
+    assert main(["--config", str(config.source), "deliveries", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert listing.count(" sent ") == 2
+    assert main(["--config", str(config.source), "deliveries", "list", "--failed"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1  # the header only
+    store.engine.dispose()

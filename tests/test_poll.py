@@ -304,3 +304,39 @@ def _wait_for(condition, timeout: float = 30.0) -> None:  # noqa: ANN001
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_same_story_from_two_feeds_in_one_pass_and_after_a_restart(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    """Two feeds carrying one dispatch, fetched concurrently in one pass, store it once plus
+    one linked copy; a third copy arriving after a restart (new engine, nothing in memory)
+    is still recognised through the band table."""
+    dispatch = item("https://www.kuna.net.kw/a/7", RELEVANT_TITLE, RELEVANT_BODY)
+    copy = item("https://alrai.example/n/1", "الحوار الاستراتيجي الكويتي الأمريكي ينطلق في جولته الرابعة",
+                RELEVANT_BODY.replace("(كونا)", "(الراي)"), minutes=20)
+    late = item("https://aljarida.example/x/2", "جولة رابعة للحوار الاستراتيجي بين الكويت وواشنطن",
+                RELEVANT_BODY.replace("واشنطن - (كونا) --", "واشنطن - الجريدة:"), minutes=90)
+    feed_server.route("/a.xml", rss([dispatch]), delay=0.2)
+    feed_server.route("/b.xml", rss([copy]), delay=0.2)
+    feed_server.route("/c.xml", rss([late]))
+    body = feeds_toml(feed_server, ["/a.xml", "/b.xml", "/c.xml"])
+    config = make_config(tmp_path, body, db_url=db_url)
+    store = open_store(config)
+    reports = poll(config, store, only=["f0", "f1"])
+    assert sum(r.new_articles for r in reports) == 2
+    assert sum(r.near_duplicates for r in reports) == 1
+    store.engine.dispose()
+
+    restarted = open_store(make_config(tmp_path, body, db_url=db_url))
+    [report] = poll(config, restarted, only=["f2"])
+    assert report.near_duplicates == 1
+    with restarted.session() as session:
+        rows = session.exec(select(Article).order_by(Article.id)).all()
+        originals = [row for row in rows if row.duplicate_of is None]
+        assert len(originals) == 1
+        assert all(row.duplicate_of == originals[0].id for row in rows if row is not originals[0])
+        assert len({row.story_id for row in rows}) == 1
+        flagged_stories = session.exec(select(Story).where(Story.flagged_at.is_not(None))).all()
+        assert len(flagged_stories) == 1
+    restarted.engine.dispose()
