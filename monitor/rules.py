@@ -282,6 +282,7 @@ class _Node:
 
 
 _MAX_EXPANSIONS = 20_000
+_INLINE_PATHS = 32  # a term spells out `@list` words up to this many paths
 
 
 class _Slot(NamedTuple):
@@ -334,17 +335,21 @@ class _TermIndex:
                     self.regexes.setdefault(name, []).append((term_index, pattern))
                     continue
                 _check_expansion(term, references, key, (name,))
-                _insert(self.root, _parts(term), (name, term_index), self._list_root)
+                self._insert(self.root, _parts(term), (name, term_index))
         del self._references
-        self.first_forms = _first_forms(self.root)
+        self._derive_first_forms()
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without `first_forms`, which is derived from the trie (and large)."""
-        return {key: value for key, value in self.__dict__.items() if key != "first_forms"}
+        return {key: value for key, value in self.__dict__.items() if key not in ("first_forms", "slot_first_forms")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.first_forms = _first_forms(self.root)
+        self._derive_first_forms()
+
+    def _derive_first_forms(self) -> None:
+        self.slot_first_forms = _first_forms(self.root, slots_only=True)
+        self.first_forms = self.slot_first_forms.union(self.root.next)
 
     def _list_root(self, name: str) -> _Node:
         """The trie of one referenced list's terms (built once, validated by the caller)."""
@@ -352,8 +357,30 @@ class _TermIndex:
         if root is None:
             root = self._list_roots[name] = _Node()
             for term_index, term in enumerate(self._references[name]):
-                _insert(root, _parts(term), (name, term_index), self._list_root)
+                self._insert(root, _parts(term), (name, term_index))
         return root
+
+    def _insert(self, node: _Node, parts: Sequence[_Part], end: tuple[str, int], paths: int = 1) -> None:
+        """Add one term to a trie. A short list named by `@list` is spelled out in place
+        while the term keeps to a few dozen paths («@dialogue_name» of five names: the
+        paths share their nodes with the dialogue lists, as if written out); a longer one
+        becomes a slot."""
+        for position, part in enumerate(parts):
+            if isinstance(part, _Slot):
+                options = self._references[part.name]
+                if len(options) * paths <= _INLINE_PATHS:
+                    rest = parts[position + 1:]
+                    for option in options:
+                        self._insert(node, [*_parts(option), *rest], end, len(options) * paths)
+                    return
+                after = next((a for name, _, a in node.slots if name == part.name), None)
+                if after is None:
+                    after = _Node()
+                    node.slots = (*node.slots, (part.name, self._list_root(part.name), after))
+                node = after
+                continue
+            node = node.add_child(part)
+        node.ends.append(end)
 
     def find_all(self, fld: _Field) -> dict[str, list[_Hit]]:
         """Hits of every list in one field, by list name.
@@ -371,18 +398,19 @@ class _TermIndex:
         terms = self.terms
         count = len(words)
         memo: _SlotMemo = {}
+        slot_starts = self.slot_first_forms.intersection(present) if self.slot_first_forms else ()
         for first in [i for i, word in enumerate(words) if word in present]:
-            stack = _after_slots(root, words, first, memo) if root.slots else []
-            stack.extend((node, first) for node in root_next.get(words[first], ()))
+            stack = [(node, first) for node in root_next.get(words[first], ())]
+            if slot_starts and words[first] in slot_starts:
+                stack.extend(_after_slots(root, words, first, memo))
             while stack:
                 node, last = stack.pop()
                 for list_name, term_index in node.ends:
                     found.setdefault(list_name, []).append(_Hit(list_name, terms[list_name][term_index], fld.name, first, last))
-                if last + 1 < count:
-                    if node.slots:
-                        stack.extend(_after_slots(node, words, last + 1, memo))
-                    if node.next:
-                        stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+                if node.next and last + 1 < count:
+                    stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+                if node.slots and last + 1 < count:
+                    stack.extend(_after_slots(node, words, last + 1, memo))
         return found
 
     def lists_present(self, fld: _Field) -> set[str]:
@@ -398,8 +426,8 @@ class _TermIndex:
                 names.update(list_name for list_name, _ in node.ends)
                 if node.next or node.slots:
                     phrase_starts.add(form)
-        if root.slots:
-            phrase_starts.update(present)  # a term may start with an `@list` word here
+        if self.slot_first_forms:
+            phrase_starts.update(self.slot_first_forms.intersection(present))  # terms starting with `@list`
         if phrase_starts:
             memo: _SlotMemo = {}
             for first in [i for i, word in enumerate(words) if word in phrase_starts]:
@@ -454,24 +482,10 @@ def _parts(term: str) -> list[_Part]:
     return parts
 
 
-def _insert(root: _Node, parts: Sequence[_Part], end: tuple[str, int], list_root: Any) -> None:
-    """Add one term's path to a trie; `list_root(name)` gives the trie of a referenced list."""
-    node = root
-    for part in parts:
-        if isinstance(part, _Slot):
-            after = next((a for name, _, a in node.slots if name == part.name), None)
-            if after is None:
-                after = _Node()
-                node.slots = (*node.slots, (part.name, list_root(part.name), after))
-            node = after
-            continue
-        node = node.add_child(part)
-    node.ends.append(end)
-
-
-def _first_forms(root: _Node) -> frozenset[str]:
-    """Surface forms a term can start with, including those of lists named by a leading slot."""
-    forms = set(root.next)
+def _first_forms(root: _Node, slots_only: bool = False) -> frozenset[str]:
+    """Surface forms a term can start with, including those of lists named by a leading slot
+    (or only those)."""
+    forms = set() if slots_only else set(root.next)
     pending = [list_root for _, list_root, _ in root.slots]
     visited: set[int] = set()
     while pending:
@@ -486,7 +500,12 @@ def _first_forms(root: _Node) -> frozenset[str]:
 def _after_slots(node: _Node, words: list[str], start: int, memo: _SlotMemo) -> list[tuple[_Node, int]]:
     """(node after the slot, last word index) for each match of each slot list of `node`
     that starts at word `start`."""
-    return [(after, last) for _, list_root, after in node.slots for last in _list_ends(list_root, words, start, memo)]
+    return [
+        (after, last)
+        for _, list_root, after in node.slots
+        if list_root.slots or words[start] in list_root.next  # most often no term starts here
+        for last in _list_ends(list_root, words, start, memo)
+    ]
 
 
 def _list_ends(list_root: _Node, words: list[str], start: int, memo: _SlotMemo) -> tuple[int, ...]:

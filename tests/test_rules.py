@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import monitor.rules as rules_module
 from monitor.rules import Decision, Match, RuleSet, RulesError, WatchConfig, _Article, classify_lines, compile_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
@@ -86,7 +87,14 @@ def test_list_reference_expands_to_each_term_of_the_list() -> None:
     assert not rules.classify("الحوار مع عمان", "").flagged
 
 
-def test_list_reference_in_any_place_and_nested() -> None:
+@pytest.fixture(params=[1, rules_module._INLINE_PATHS], ids=["slots", "spelled-out"])
+def inline_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Short `@list` lists are spelled out in the trie, longer ones are slots: both ways."""
+    monkeypatch.setattr(rules_module, "_INLINE_PATHS", request.param)
+    return request.param
+
+
+def test_list_reference_in_any_place_and_nested(inline_paths: int) -> None:
     """A term may start or end with `@list`, and a referenced list may refer to another."""
     extra = {"party": ["قطر", "دولة @capital"], "capital": ["الدوحة", "ابو ظبي"], "name": ["الحوار الاستراتيجي", "لجنة التوجيه"]}
     rules = one_term_rules("@name مع @party", extra_terms=extra)
@@ -98,7 +106,7 @@ def test_list_reference_in_any_place_and_nested() -> None:
     assert [(m.term, body[m.start:m.end]) for m in rules.classify("", body).matches] == [("@name مع @party", "لجنة التوجيه مع دولة الدوحة")]
 
 
-def test_list_reference_in_a_topic_and_as_a_mask() -> None:
+def test_list_reference_in_a_topic_and_as_a_mask(inline_paths: int) -> None:
     terms = {
         "kuwait": ["كويت"],
         "dialogue": ["الحوار الاستراتيجي"],
