@@ -380,22 +380,31 @@ def compute_features(
     watch: str | None = None,
     round: int | None = None,
     config: DedupConfig | None = None,
+    near_duplicates: bool = True,
 ) -> ArticleFeatures:
     """Everything dedup needs, from the text as published (normalisation happens here).
 
     An article without a word of text (a bare link) gets no band hashes and a fingerprint
     keyed by its URL: otherwise every empty item would be a copy of the first one.
+    With `near_duplicates=False` (the poller passes it for articles no watch could flag)
+    only the exact keys are computed: the MinHash is most of the cost of a 2 KB article,
+    and near-copy links only matter for what may be announced.
     """
     config = config or DedupConfig()
     words = _normalised_words(title or "", body or "")
-    signature = minhash_signature(shingle_hashes(words, config), config)
+    if not near_duplicates:
+        words_for_bands: list[str] = []
+        signature = minhash_signature(np.empty(0, dtype=np.uint64), config)
+    else:
+        words_for_bands = words
+        signature = minhash_signature(shingle_hashes(words, config), config)
     canonical = canonical_url(url) if url else None
     return ArticleFeatures(
         canonical_url=canonical,
         fingerprint=_fingerprint_of_words(words) if words else "empty:" + _fingerprint_of_words([canonical or ""]),
         signature=signature.astype("<u4").tobytes(),
-        band_hashes=tuple(band_hashes(signature, config)) if words else (),
-        keywords=keyword_set(words, config.max_keywords),
+        band_hashes=tuple(band_hashes(signature, config)) if words_for_bands else (),
+        keywords=keyword_set(words, config.max_keywords) if words_for_bands else frozenset(),
         published=_aware(published),
         watch=watch,
         round=round,

@@ -138,6 +138,7 @@ def prepare_entry(entry: ParsedEntry, rules: RuleSet, dedup_config: DedupConfig)
         watch=decision.watch if decision.flagged else None,
         round=decision.round,
         config=dedup_config,
+        near_duplicates=rules.may_concern(entry.title, entry.summary),
     )
     return Candidate(entry=entry, decision=decision, features=features)
 

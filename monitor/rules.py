@@ -693,6 +693,12 @@ class RuleSet:
             explanation=_explain(best, evaluations, flagged),
         )
 
+    def may_concern(self, title: str, body: str) -> bool:
+        """False only when no watch could match (the cheap raw-text prefilter says so)."""
+        if not self.watches:
+            return False
+        return self.prefilter is None or self.prefilter.may_match(title or "", body or "")
+
     @cached_property
     def _rejected(self) -> Decision:
         """The (immutable) decision for the bulk of a feed, which the prefilter rejects."""

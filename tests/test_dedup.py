@@ -378,3 +378,20 @@ def test_articles_without_text_are_not_copies_of_each_other() -> None:
     assert not is_near_duplicate(empty[0], empty[1], CONFIG)
     clusterer = Clusterer(CONFIG)
     assert [clusterer.add(n, f).duplicate_of for n, f in enumerate(empty)] == [None, None]
+
+
+def test_exact_keys_only_when_near_duplicates_are_not_needed() -> None:
+    """The poller skips the MinHash for articles no watch could flag: they keep the exact
+    keys (fingerprint, canonical URL) and never enter the LSH index."""
+    from datetime import datetime, timezone
+
+    from monitor.dedup import DedupConfig, compute_features
+
+    when = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    text = "ارتفعت أسعار النفط في الأسواق العالمية اليوم وسط توقعات بزيادة الطلب"
+    full = compute_features("النفط", text, "https://www.example.com/a?utm_source=x", when, config=DedupConfig())
+    exact = compute_features("النفط", text, "https://www.example.com/a?utm_source=x", when, config=DedupConfig(),
+                             near_duplicates=False)
+    assert full.band_hashes and not exact.band_hashes
+    assert exact.fingerprint == full.fingerprint
+    assert exact.canonical_url == full.canonical_url == "https://example.com/a"
