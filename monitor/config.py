@@ -30,7 +30,7 @@ from pydantic import (
 
 from monitor.dedup import DedupConfig
 from monitor.durations import Duration, parse_duration  # noqa: F401  (parse_duration re-exported)
-from monitor.delivery import AlertConfig, Channel, DigestConfig, resolve_secrets
+from monitor.delivery import AlertConfig, Channel, DigestConfig, require_http_url, resolve_secrets
 from monitor.rules import RuleSet, RulesError, WatchConfig, compile_rules
 
 DEFAULT_LOCATIONS = (Path("config/monitor.toml"), Path("/etc/monitor/monitor.toml"))
@@ -115,10 +115,7 @@ class FeedConfig(_Section):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
-        return value
+        return require_http_url(value)
 
 
 class _RawConfig(_Section):

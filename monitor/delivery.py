@@ -76,6 +76,14 @@ def _check_address(value: str) -> str:
     return value
 
 
+def require_http_url(value: str) -> str:
+    """Feeds and webhooks are fetched or posted over HTTP(S) only."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    return value
+
+
 class EmailChannel(_Named):
     """`[[channels]] type = "email"`: one SMTP relay and the recipients of every message."""
 
@@ -136,10 +144,7 @@ class WebhookChannel(_Named):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
-        return value
+        return require_http_url(value)
 
     @model_validator(mode="after")
     def _one_secret(self) -> WebhookChannel:
