@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import httpx
 import structlog
@@ -181,34 +181,15 @@ class Fetcher:
                     elapsed=time.perf_counter() - started,
                 )
             if status not in OK_STATUSES:
-                return FetchOutcome(
-                    **common,
-                    status="error",
-                    body=None,
-                    etag=None,
-                    last_modified=None,
-                    body_hash=None,
-                    retry_after=parse_retry_after(response_headers.get("retry-after"))
-                    if status in RETRY_AFTER_STATUSES
-                    else None,
-                    error=describe_status(response),
-                    elapsed=time.perf_counter() - started,
+                retry_after = (
+                    parse_retry_after(response_headers.get("retry-after")) if status in RETRY_AFTER_STATUSES else None
                 )
+                return _response_failure(common, describe_status(response), started, retry_after)
             try:
                 body = await read_capped(response, self.max_bytes)
             except (FetchFailed, httpx.HTTPError) as exc:
                 message = str(exc) if isinstance(exc, FetchFailed) else describe_http_error(exc, self.timeout)
-                return FetchOutcome(
-                    **common,
-                    status="error",
-                    body=None,
-                    etag=None,
-                    last_modified=None,
-                    body_hash=None,
-                    retry_after=None,
-                    error=message,
-                    elapsed=time.perf_counter() - started,
-                )
+                return _response_failure(common, message, started)
         body_hash = hashlib.sha256(body).hexdigest()
         unchanged = req.last_body_hash is not None and body_hash == req.last_body_hash
         return FetchOutcome(
@@ -433,6 +414,23 @@ def _connect_failure(exc: BaseException) -> str:
 def _root_message(exc: BaseException) -> str:
     text = str(exc).strip()
     return text or type(exc).__name__
+
+
+def _response_failure(
+    common: dict[str, Any], error: str, started: float, retry_after: float | None = None
+) -> FetchOutcome:
+    """A failure after the response arrived: its status, URL and headers are kept."""
+    return FetchOutcome(
+        **common,
+        status="error",
+        body=None,
+        etag=None,
+        last_modified=None,
+        body_hash=None,
+        retry_after=retry_after,
+        error=error,
+        elapsed=time.perf_counter() - started,
+    )
 
 
 def _failure(req: FeedRequest, error: str, started: float) -> FetchOutcome:
