@@ -56,6 +56,15 @@ def corpus_articles(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def filler_vocabulary(articles: list[dict]) -> list[str]:
+    """Filler is other news: the corpus vocabulary without the words that name Kuwait or KUNA
+    (with them, every random article would look like a candidate, which news is not)."""
+    return [
+        word for a in articles for word in a["body"].split()
+        if not any(key in word for key in ("كويت", "كونا", "Kuwait", "KUNA"))
+    ]
+
+
 def make_items(feed: int, count: int, articles: list[dict], vocabulary: list[str], rng: random.Random) -> list[dict]:
     relevant = [a for a in articles if a["relevant"]]
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -213,12 +222,7 @@ def main() -> None:
 
     rng = random.Random(20261123)
     articles = corpus_articles(args.corpus)
-    # Filler is other news: the corpus vocabulary without the words that name Kuwait or KUNA
-    # (with them, every random article would look like a candidate, which news is not).
-    vocabulary = [
-        word for a in articles for word in a["body"].split()
-        if not any(key in word for key in ("كويت", "كونا", "Kuwait", "KUNA"))
-    ]
+    vocabulary = filler_vocabulary(articles)
     with tempfile.TemporaryDirectory(prefix="poll-bench-") as tmp:
         work = Path(tmp)
         root = work / "www"

@@ -9,6 +9,7 @@ writers from this process.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import time
@@ -27,7 +28,7 @@ from monitor.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
 from monitor.models import utcnow
 from monitor.parse import ParsedEntry, parse_feed
 from monitor.rules import Decision, RuleSet
-from monitor.store import DueFeed, Store, StoredPoll
+from monitor.store import DueFeed, Store, StoredPoll, decision_json
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,9 @@ class Candidate:
     entry: ParsedEntry
     decision: Decision
     features: ArticleFeatures
+    # Serialised here, in the worker process, so the single database writer does not have to.
+    decision_json: str
+    features_blob: bytes
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,61 @@ def prepare_entry(entry: ParsedEntry, rules: RuleSet, dedup_config: DedupConfig)
         config=dedup_config,
         near_duplicates=rules.may_concern(entry.title, entry.summary),
     )
-    return Candidate(entry=entry, decision=decision, features=features)
+    return Candidate(
+        entry=entry,
+        decision=decision,
+        features=features,
+        decision_json=decision_json(decision.to_json_dict()),
+        features_blob=dedup.features_to_bytes(features),
+    )
 
 
 # -- orchestration -------------------------------------------------------------------------
+
+
+class GroupWriter:
+    """Records finished polls through the one database thread, as many per transaction as
+    have finished while the previous transaction was being written (group commit). A quiet
+    daemon commits each feed on its own; a cold pass of hundreds of feeds commits in a few
+    dozen transactions instead of hundreds. Each feed stays all-or-nothing (see
+    Store.record_polls)."""
+
+    MAX_FEEDS = 50  # keeps a transaction short and its IN lists well under driver limits
+
+    def __init__(self, store: Store, executor: Executor):
+        self.store = store
+        self.executor = executor
+        self._pending: list[tuple[PollResult, asyncio.Future[StoredPoll]]] = []
+        self._writing = False
+
+    async def record(self, result: PollResult) -> StoredPoll:
+        future: asyncio.Future[StoredPoll] = asyncio.get_running_loop().create_future()
+        self._pending.append((result, future))
+        if not self._writing:
+            self._write_next()
+        return await future
+
+    def _write_next(self) -> None:
+        batch, self._pending = self._pending[: self.MAX_FEEDS], self._pending[self.MAX_FEEDS :]
+        self._writing = True
+        results = [result for result, _ in batch]
+        task = asyncio.get_running_loop().run_in_executor(self.executor, self.store.record_polls, results)
+        task.add_done_callback(lambda done: self._written(batch, done))
+
+    def _written(self, batch: list[tuple[PollResult, asyncio.Future[StoredPoll]]], done: asyncio.Future) -> None:
+        self._writing = False
+        error = done.exception()
+        outcomes = [error] * len(batch) if error is not None else done.result()
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.cancelled():
+                continue  # the poll was cancelled (shutdown); its feed is recorded all the same
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        self._pending = [(result, future) for result, future in self._pending if not future.cancelled()]
+        if self._pending:
+            self._write_next()
 
 
 @dataclass
@@ -168,6 +223,11 @@ class Poller:
         self.store.release_dead_leases(HOST, pid_alive)
         self._pool = self._make_pool()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._writer = GroupWriter(self.store, self._db)
+        # What is alive now (config, compiled rules, modules) lives as long as the poller;
+        # freezing it keeps the collector's full passes, which a cold pass triggers every few
+        # thousand articles, from rescanning it each time.
+        gc.freeze()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -221,7 +281,7 @@ class Poller:
             rules_fingerprint=self.config.rules.fingerprint,
             dedup_config=self.config.dedup,
         )
-        stored: StoredPoll = await loop.run_in_executor(self._db, self.store.record_poll, result)
+        stored = await self._writer.record(result)
         seconds = time.perf_counter() - started
         for warning in processed.warnings:
             bound.info("feed parsed with a warning", warning=warning)

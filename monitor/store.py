@@ -19,16 +19,16 @@ import uuid
 import structlog
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, event, func, or_, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, event, func, or_, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from monitor import dedup
+from monitor.dedup import ArticleFeatures, DedupConfig
 from monitor.models import Article, ArticleBand, Feed, Story, utcnow
 
 if TYPE_CHECKING:
-    from monitor.dedup import ArticleFeatures, DedupConfig
     from monitor.poll import Candidate, PollResult
     from monitor.rules import Decision, RuleSet
 
@@ -298,28 +298,67 @@ class Store:
 
     def record_poll(self, result: PollResult) -> StoredPoll:
         """Commit one feed's poll, its new articles and the feed's new state together."""
-        bound = log.bind(feed_id=result.feed.id)
         with self.session() as session:
-            feed = session.get(Feed, result.feed.id)
-            if feed is None:
-                raise LookupError(f"feed {result.feed.id!r} is not in the database")
-            stored = StoredPoll()
-            checker = SqlDedup(session, result.dedup_config)
-            for outcome in checker.insert_all(feed.id, result.candidates, result.fetched_at, result.rules_fingerprint):
-                stored.add(outcome)
-                if outcome.article_id is not None:
-                    bound.debug(
-                        "article stored",
-                        article_id=outcome.article_id,
-                        flagged=outcome.flagged,
-                        duplicate_of=outcome.duplicate_of,
-                    )
-            _apply_feed_state(feed, result, stored.new)
-            session.add(feed)
+            stored = self._record(session, [result])
             session.commit()
-        if result.outcome.permanent_redirect:
-            bound.info("feed moved permanently", old_url=result.feed.url, new_url=result.outcome.permanent_redirect)
+        self._log_redirects([result])
+        return stored[0]
+
+    def record_polls(self, results: Sequence[PollResult]) -> list[StoredPoll | Exception]:
+        """Commit several feeds' polls in one transaction (a group commit: the statements and
+        the commit cost the same for one feed or fifty). Each feed stays all-or-nothing: a
+        crash rolls back whole feeds, and if recording fails, each feed is recorded again in a
+        transaction of its own so that only the failing feed gets the exception."""
+        try:
+            with self.session() as session:
+                stored: list[StoredPoll | Exception] = list(self._record(session, results))
+                session.commit()
+        except Exception:
+            if len(results) == 1:
+                raise
+            log.warning("group commit failed; recording its feeds one by one", feeds=len(results), exc_info=True)
+            return [self._record_alone(result) for result in results]
+        self._log_redirects(results)
         return stored
+
+    def _record_alone(self, result: PollResult) -> StoredPoll | Exception:
+        try:
+            return self.record_poll(result)
+        except Exception as exc:  # handed to the caller of this feed only
+            return exc
+
+    @staticmethod
+    def _record(session: Session, results: Sequence[PollResult]) -> list[StoredPoll]:
+        feed_ids = {result.feed.id for result in results}
+        missing = feed_ids - set(session.exec(select(Feed.id).where(Feed.id.in_(feed_ids))))  # type: ignore[attr-defined]
+        if missing:
+            raise LookupError(f"feeds not in the database: {', '.join(sorted(missing))}")
+        stored = [StoredPoll() for _ in results]
+        batches: dict[tuple[str, DedupConfig], list[tuple[int, Incoming]]] = {}
+        for position, result in enumerate(results):
+            batch = batches.setdefault((result.rules_fingerprint, result.dedup_config), [])
+            batch.extend((position, Incoming(result.feed.id, c, result.fetched_at)) for c in result.candidates)
+        for (rules_fingerprint, dedup_config), batch in batches.items():
+            checker = SqlDedup(session, dedup_config)
+            outcomes = checker.insert_all([incoming for _, incoming in batch], rules_fingerprint)
+            for (position, _), outcome in zip(batch, outcomes, strict=True):
+                stored[position].add(outcome)
+        _update_feeds(session, results, stored)
+        for result, poll in zip(results, stored, strict=True):
+            if poll.new:
+                log.debug("articles stored", feed_id=result.feed.id, new=poll.new, flagged=poll.flagged)
+        return stored
+
+    @staticmethod
+    def _log_redirects(results: Sequence[PollResult]) -> None:
+        for result in results:
+            if result.outcome.permanent_redirect:
+                log.info(
+                    "feed moved permanently",
+                    feed_id=result.feed.id,
+                    old_url=result.feed.url,
+                    new_url=result.outcome.permanent_redirect,
+                )
 
     def reclassify(self, rules: RuleSet, *, all_articles: bool = False, batch: int = 500) -> int:
         """Apply the current rules to stored articles decided under other rules."""
@@ -338,7 +377,9 @@ class Store:
                     if _set_decision(row, decision, rules.fingerprint):
                         changed += 1
                     session.add(row)
-                    if decision.flagged and row.story_id is not None:
+                    if decision.flagged:
+                        if row.story_id is None:
+                            row.story_id = _story_of_storyless(session, row)
                         _mark_story_flagged(session, row.story_id, row, utcnow())
                     last_id = row.id or last_id
                 session.commit()
@@ -362,6 +403,23 @@ def _set_decision(row: Article, decision: Decision, rules_fingerprint: str) -> b
     return before != (row.flagged, row.watch, row.round)
 
 
+def _story_of_storyless(session: Session, article: Article) -> int:
+    """Articles no watch could flag were stored without a story; one that new rules flag
+    joins its original's story, or starts one (which its original joins too)."""
+    original = session.get(Article, article.duplicate_of) if article.duplicate_of else None
+    if original is not None and original.story_id is not None:
+        return original.story_id
+    headline = original or article
+    story = Story(key=uuid.uuid4().hex, first_seen_at=headline.first_seen_at, headline_article_id=headline.id)
+    session.add(story)
+    session.flush()
+    assert story.id is not None
+    if original is not None:
+        original.story_id = story.id
+        session.add(original)
+    return story.id
+
+
 def _mark_story_flagged(session: Session, story_id: int, decision: Decision | Article, now: datetime) -> None:
     """A story becomes due for digests the moment its first member is flagged."""
     story = session.get(Story, story_id)
@@ -375,37 +433,53 @@ def _mark_story_flagged(session: Session, story_id: int, decision: Decision | Ar
     session.add(story)
 
 
-def _apply_feed_state(feed: Feed, result: PollResult, new_articles: int) -> None:
+def _feed_state(result: PollResult) -> dict[str, object]:
+    """The feed columns a poll sets (article_count and consecutive_failures are counted in SQL)."""
     outcome = result.outcome
-    feed.last_polled_at = result.fetched_at
-    feed.last_status = outcome.status
-    feed.last_http_status = outcome.http_status
-    feed.lease_owner = None
-    feed.lease_until = None
-    feed.next_poll_at = result.next_poll_at
-    feed.article_count += new_articles
-    if result.error is None:
-        feed.last_success_at = result.fetched_at
-        feed.last_error = None
-        feed.consecutive_failures = 0
-        if outcome.status in ("ok", "unchanged"):
-            # Kept on "unchanged" too: a server that rotates validators on identical bodies
-            # would otherwise never earn a 304.
-            feed.etag = outcome.etag
-            feed.last_modified = outcome.last_modified
-            feed.last_body_hash = outcome.body_hash
-        if outcome.permanent_redirect:
-            feed.url = outcome.permanent_redirect
-    else:
-        feed.last_error = result.error
-        feed.consecutive_failures += 1
+    values: dict[str, object] = {
+        "last_polled_at": result.fetched_at,
+        "last_status": outcome.status,
+        "last_http_status": outcome.http_status,
+        "lease_owner": None,
+        "lease_until": None,
+        "next_poll_at": result.next_poll_at,
+    }
+    if result.error is not None:
+        values["last_error"] = result.error
+        return values
+    values.update(last_success_at=result.fetched_at, last_error=None, consecutive_failures=0)
+    if outcome.status in ("ok", "unchanged"):
+        # Kept on "unchanged" too: a server that rotates validators on identical bodies
+        # would otherwise never earn a 304.
+        values.update(etag=outcome.etag, last_modified=outcome.last_modified, last_body_hash=outcome.body_hash)
+    if outcome.permanent_redirect:
+        values["url"] = outcome.permanent_redirect
+    return values
+
+
+def _update_feeds(session: Session, results: Sequence[PollResult], stored: Sequence[StoredPoll]) -> None:
+    """One executemany UPDATE per shape of change (success, failure, redirect…), not one
+    ORM flush per feed: the warm pass is 500 of these and nothing else."""
+    table = Feed.__table__  # type: ignore[attr-defined]
+    shapes: dict[tuple[tuple[str, ...], bool], list[dict[str, object]]] = {}
+    for result, poll in zip(results, stored, strict=True):
+        values = _feed_state(result)
+        row = {f"v_{column}": value for column, value in values.items()}
+        row.update(v_id=result.feed.id, v_new=poll.new)
+        shapes.setdefault((tuple(values), result.error is not None), []).append(row)
+    for (columns, failed), rows in shapes.items():
+        assignments: dict[str, object] = {column: bindparam(f"v_{column}") for column in columns}
+        assignments["article_count"] = table.c.article_count + bindparam("v_new")
+        if failed:
+            assignments["consecutive_failures"] = table.c.consecutive_failures + 1
+        statement = update(table).where(table.c.id == bindparam("v_id")).values(assignments)
+        session.connection().execute(statement, rows)
 
 
 @dataclass(frozen=True)
 class InsertOutcome:
-    article_id: int | None  # None: the entry was already stored (same feed+guid or same URL)
+    stored: bool  # False: the entry was already stored (same feed+guid or same canonical URL)
     duplicate_of: int | None = None
-    story_id: int | None = None
     flagged: bool = False
 
 
@@ -417,7 +491,7 @@ class StoredPoll:
     flagged: int = 0
 
     def add(self, outcome: InsertOutcome) -> None:
-        if outcome.article_id is None:
+        if not outcome.stored:
             self.already_stored += 1
             return
         self.new += 1
@@ -425,9 +499,18 @@ class StoredPoll:
         self.flagged += outcome.flagged
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A new entry of a feed's poll, on its way into the database."""
+
+    feed_id: str
+    candidate: Candidate
+    seen_at: datetime
+
+
 @dataclass
 class _Known:
-    """A stored (or just inserted) article as the dedup checks need it."""
+    """A stored article as the dedup checks need it."""
 
     id: int
     story_id: int | None
@@ -443,80 +526,95 @@ class _Known:
 class _Plan:
     """What will be written for one new article of a batch."""
 
-    candidate: Candidate
+    incoming: Incoming
     original: _Known | int | None  # stored original, index of an earlier batch article, or none
     story_id: int | None = None
     new_story: bool = False
     duplicate_of: int | None = None
     article_id: int | None = None
+    story_of: _Plan | None = None  # an earlier plan of the batch whose story this one joins
+    referenced: bool = False  # a later plan of the batch copies this one
+
+    @property
+    def feed_id(self) -> str:
+        return self.incoming.feed_id
+
+    @property
+    def candidate(self) -> Candidate:
+        return self.incoming.candidate
+
+    @property
+    def seen_at(self) -> datetime:
+        return self.incoming.seen_at
+
+    @property
+    def needs_story(self) -> bool:
+        """Stories group what a digest shows, so only articles a watch flags or could flag
+        (those with near-duplicate features) get one; the rest of the news stays storyless
+        and costs one row, not three. `reclassify` creates the story if rules change."""
+        return self.candidate.decision.flagged or bool(self.candidate.features.band_hashes)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.feed_id, self.candidate.entry.guid
 
     def outcome(self) -> InsertOutcome:
-        return InsertOutcome(
-            article_id=self.article_id,
-            duplicate_of=self.duplicate_of,
-            story_id=self.story_id,
-            flagged=self.candidate.decision.flagged,
-        )
+        return InsertOutcome(stored=True, duplicate_of=self.duplicate_of, flagged=self.candidate.decision.flagged)
 
 
 class SqlDedup:
-    """Exact, near-duplicate and story checks for one feed's new articles, inside the poll's
-    transaction. Each look-up is one indexed query for the whole batch (guids, canonical URLs,
-    fingerprints, LSH band hashes), so its cost does not grow with the archive, and a second
-    daemon sharing the database sees the same index. Articles of the same batch are checked
-    against each other too (a feed may carry two copies of one dispatch)."""
+    """Exact, near-duplicate and story checks for a batch of new articles (one or several
+    feeds' polls), inside the batch's transaction. Each look-up is one indexed query for the
+    whole batch (guids, canonical URLs, fingerprints, LSH band hashes), so its cost does not
+    grow with the archive, and a second daemon sharing the database sees the same index.
+    Articles of the same batch are checked against each other too (two feeds, or one feed,
+    may carry two copies of one dispatch)."""
 
     def __init__(self, session: Session, config: DedupConfig):
         self.session = session
         self.config = config
 
-    def insert_all(self, feed_id: str, candidates: Sequence[Candidate], now: datetime, rules_fingerprint: str) -> list[InsertOutcome]:
-        """Decide every candidate in memory, then write stories and articles with one flush
-        each (the ORM batches the INSERTs), and the band hashes with one executemany."""
-        if not candidates:
+    def insert_all(self, items: Sequence[Incoming], rules_fingerprint: str) -> list[InsertOutcome]:
+        """Decide every new entry in memory, then write the batch with a few executemany
+        statements."""
+        if not items:
             return []
-        features = [candidate.features for candidate in candidates]
-        seen_guids = self._stored_guids(feed_id, [c.entry.guid for c in candidates])
+        features = [item.candidate.features for item in items]
+        seen_keys = self._stored_keys(items)
         seen_urls = self._stored_urls([f.canonical_url for f in features if f.canonical_url])
         by_fingerprint: dict[str, _Known | int] = dict(self._by_fingerprint([f.fingerprint for f in features]))
         by_band: dict[int, list[_Known | int]] = dict(self._by_band(features))  # type: ignore[arg-type]
         plans: list[_Plan | None] = []
-        for index, candidate in enumerate(candidates):
-            entry, feats = candidate.entry, candidate.features
-            if entry.guid in seen_guids or (feats.canonical_url and feats.canonical_url in seen_urls):
+        for index, item in enumerate(items):
+            feats = item.candidate.features
+            key = (item.feed_id, item.candidate.entry.guid)
+            if key in seen_keys or (feats.canonical_url and feats.canonical_url in seen_urls):
                 plans.append(None)
                 continue
-            seen_guids.add(entry.guid)
+            seen_keys.add(key)
             if feats.canonical_url:
                 seen_urls.add(feats.canonical_url)
             original = by_fingerprint.get(feats.fingerprint)
             if original is None:
-                original = self._near_copy(feats, by_band, candidates)
-            plans.append(_Plan(candidate, original))
+                original = self._near_copy(feats, by_band, features)
+            plans.append(_Plan(item, original))
             by_fingerprint.setdefault(feats.fingerprint, index)
             for value in feats.band_hashes:
                 by_band.setdefault(value, []).append(index)
-        self._write(feed_id, plans, now, rules_fingerprint)
-        return [plan.outcome() if plan else InsertOutcome(article_id=None) for plan in plans]
+        self._write(plans, rules_fingerprint)
+        return [plan.outcome() if plan else InsertOutcome(stored=False) for plan in plans]
 
-    def _write(self, feed_id: str, plans: list[_Plan | None], now: datetime, rules_fingerprint: str) -> None:
-        """Bulk INSERTs (executemany) of a feed's new stories, then its articles, then its band
-        hashes; ids are read back by their unique keys (story key, feed+guid). The ORM's unit
-        of work, or INSERT … RETURNING in parameter order (which SQLAlchemy runs row by row on
-        SQLite), cost about 3 ms per article here."""
+    def _write(self, plans: list[_Plan | None], rules_fingerprint: str) -> None:
+        """Bulk INSERTs (executemany) of the batch's new stories, then its articles, then its
+        band hashes. Article ids are read back (by feed+guid) only where something refers to
+        them: a new story's headline, band rows, copies of an article of the same batch. The
+        ORM's unit of work, or INSERT … RETURNING in parameter order (which SQLAlchemy runs
+        row by row on SQLite), cost about 3 ms per article here."""
         active = [plan for plan in plans if plan is not None]
+        self._assign_stories(plans, active)
         for plan in active:
-            if isinstance(plan.original, _Known):
-                plan.story_id = plan.original.story_id
-            elif plan.original is None:
-                plan.story_id = self._matching_story(plan.candidate.features)
-        fresh = [plan for plan in active if plan.story_id is None and plan.original is None]
-        if fresh:
-            rows = [self._story_row(plan, now) for plan in fresh]
-            self._bulk_insert(Story, rows)
-            ids = dict(self.session.exec(select(Story.key, Story.id).where(Story.key.in_([r["key"] for r in rows]))).all())  # type: ignore[attr-defined]
-            for plan, row in zip(fresh, rows, strict=True):
-                plan.story_id, plan.new_story = ids[row["key"]], True
+            if isinstance(plan.original, int):
+                plans[plan.original].referenced = True  # type: ignore[union-attr]
         # Articles whose original is stored (or that have none) first; copies of an article
         # of this same batch need its id, so they follow in a second statement.
         for copies_of_batch in (False, True):
@@ -526,58 +624,96 @@ class SqlDedup:
                     source = plans[plan.original]
                     assert source is not None and source.article_id is not None
                     plan.duplicate_of = source.duplicate_of or source.article_id
-                    plan.story_id = source.story_id
                 elif isinstance(plan.original, _Known):
                     plan.duplicate_of = plan.original.original
             if chosen:
-                rows = [self._article_row(feed_id, plan, now, rules_fingerprint) for plan in chosen]
-                self._bulk_insert(Article, rows)
-                guids = [plan.candidate.entry.guid for plan in chosen]
-                ids = dict(
-                    self.session.exec(
-                        select(Article.guid, Article.id).where(Article.feed_id == feed_id, Article.guid.in_(guids))  # type: ignore[union-attr]
-                    ).all()
+                self._bulk_insert(Article, [self._article_row(plan, rules_fingerprint) for plan in chosen])
+                self._read_article_ids(
+                    [plan for plan in chosen if plan.new_story or plan.referenced or plan.candidate.features.band_hashes]
                 )
-                for plan in chosen:
-                    plan.article_id = ids[plan.candidate.entry.guid]
         headlines = [{"id": plan.story_id, "headline_article_id": plan.article_id} for plan in active if plan.new_story]
         if headlines:
             self.session.execute(update(Story), headlines)
         for plan in active:
             decision = plan.candidate.decision
-            if decision.flagged and plan.duplicate_of is None and not plan.new_story:
-                _mark_story_flagged(self.session, plan.story_id, decision, now)  # type: ignore[arg-type]
+            if decision.flagged and plan.duplicate_of is None and not plan.new_story and plan.story_id is not None:
+                _mark_story_flagged(self.session, plan.story_id, decision, plan.seen_at)
         band_rows = [
-            {"article_id": plan.article_id, "band": band, "hash": value}
+            (plan.article_id, band, value)
             for plan in active
             for band, value in enumerate(plan.candidate.features.band_hashes)
         ]
         if band_rows:
-            self._bulk_insert(ArticleBand, band_rows)
+            _insert_plain_rows(self.session.connection(), ArticleBand.__table__, ("article_id", "band", "hash"), band_rows)  # type: ignore[attr-defined]
+
+    def _assign_stories(self, plans: list[_Plan | None], active: list[_Plan]) -> None:
+        """A copy joins its original's story; an independent write-up of a flagged event joins
+        that event's story (stored, or started earlier in this batch); anything else a watch
+        could care about starts a story. Plans are visited in batch order, so whatever a plan
+        joins is decided before it."""
+        fresh: list[_Plan] = []
+        for plan in active:
+            if isinstance(plan.original, int):
+                plan.story_of = plans[plan.original]
+                continue
+            if isinstance(plan.original, _Known):
+                plan.story_id = plan.original.story_id
+            elif plan.needs_story:
+                plan.story_id = self._matching_story(plan.candidate.features)
+                if plan.story_id is None:
+                    plan.story_of = self._matching_fresh_story(plan, fresh)
+            if plan.story_id is None and plan.story_of is None and plan.needs_story:
+                fresh.append(plan)
+        if fresh:
+            rows = [self._story_row(plan) for plan in fresh]
+            self._bulk_insert(Story, rows)
+            ids = dict(self.session.exec(select(Story.key, Story.id).where(Story.key.in_([r["key"] for r in rows]))).all())  # type: ignore[attr-defined]
+            for plan, row in zip(fresh, rows, strict=True):
+                plan.story_id, plan.new_story = ids[row["key"]], True
+        for plan in active:
+            if plan.story_of is not None:
+                plan.story_id = plan.story_of.story_id
+
+    def _matching_fresh_story(self, plan: _Plan, fresh: list[_Plan]) -> _Plan | None:
+        features = plan.candidate.features
+        if features.watch is None:
+            return None
+        return next((f for f in fresh if dedup.same_story(features, f.candidate.features, self.config)), None)
+
+    def _read_article_ids(self, plans: list[_Plan]) -> None:
+        if not plans:
+            return
+        guids = sorted({plan.candidate.entry.guid for plan in plans})
+        feed_ids = sorted({plan.feed_id for plan in plans})
+        query = select(Article.feed_id, Article.guid, Article.id).where(
+            Article.feed_id.in_(feed_ids), Article.guid.in_(guids)  # type: ignore[attr-defined,union-attr]
+        )
+        ids = {(feed_id, guid): article_id for feed_id, guid, article_id in self.session.exec(query)}
+        for plan in plans:
+            plan.article_id = ids[plan.key]
 
     def _bulk_insert(self, model: type[SQLModel], rows: list[dict[str, object]]) -> None:
         """A Core executemany on the session's connection: the ORM's bulk path spends more
-        time collecting per-row state than the database spends inserting (32 band rows per
-        article)."""
+        time collecting per-row state than the database spends inserting."""
         self.session.connection().execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
 
     @staticmethod
-    def _story_row(plan: _Plan, now: datetime) -> dict[str, object]:
+    def _story_row(plan: _Plan) -> dict[str, object]:
         decision = plan.candidate.decision
         return {
             "key": uuid.uuid4().hex,
-            "first_seen_at": now,
+            "first_seen_at": plan.seen_at,
             "watch": decision.watch,
             "round": decision.round,
-            "flagged_at": now if decision.flagged else None,
+            "flagged_at": plan.seen_at if decision.flagged else None,
             "score": decision.score if decision.flagged else 0.0,
         }
 
     @staticmethod
-    def _article_row(feed_id: str, plan: _Plan, now: datetime, rules_fingerprint: str) -> dict[str, object]:
+    def _article_row(plan: _Plan, rules_fingerprint: str) -> dict[str, object]:
         entry, features, decision = plan.candidate.entry, plan.candidate.features, plan.candidate.decision
         return {
-            "feed_id": feed_id,
+            "feed_id": plan.feed_id,
             "guid": entry.guid,
             "link": entry.link,
             "canonical_url": features.canonical_url,
@@ -588,17 +724,25 @@ class SqlDedup:
             "language": entry.language,
             "published_at": entry.published,
             "published_is_fallback": entry.published_is_fallback,
-            "first_seen_at": now,
+            "first_seen_at": plan.seen_at,
             "rules_fingerprint": rules_fingerprint,
-            "features": dedup.features_to_bytes(features),
+            "features": plan.candidate.features_blob,
             "duplicate_of": plan.duplicate_of,
             "story_id": plan.story_id,
-            **_decision_columns(decision),
+            "flagged": decision.flagged,
+            "watch": decision.watch,
+            "round": decision.round,
+            "score": decision.score,
+            "decision": plan.candidate.decision_json,
         }
 
-    def _stored_guids(self, feed_id: str, guids: list[str]) -> set[str]:
-        query = select(Article.guid).where(Article.feed_id == feed_id, Article.guid.in_(guids))  # type: ignore[union-attr]
-        return set(self.session.exec(query))
+    def _stored_keys(self, items: Sequence[Incoming]) -> set[tuple[str, str]]:
+        feed_ids = sorted({item.feed_id for item in items})
+        guids = sorted({item.candidate.entry.guid for item in items})
+        query = select(Article.feed_id, Article.guid).where(
+            Article.feed_id.in_(feed_ids), Article.guid.in_(guids)  # type: ignore[attr-defined,union-attr]
+        )
+        return {(feed_id, guid) for feed_id, guid in self.session.exec(query)}
 
     def _stored_urls(self, urls: list[str]) -> set[str]:
         if not urls:
@@ -642,7 +786,7 @@ class SqlDedup:
         return by_band
 
     def _near_copy(
-        self, features: ArticleFeatures, by_band: dict[int, list[_Known | int]], batch: Sequence[Candidate]
+        self, features: ArticleFeatures, by_band: dict[int, list[_Known | int]], batch: Sequence[ArticleFeatures]
     ) -> _Known | int | None:
         """The earliest article this one nearly copies: a stored one (`_Known`, by id) before
         an earlier one of this batch (its index)."""
@@ -659,7 +803,7 @@ class SqlDedup:
             if known.features is not None and dedup.is_near_duplicate(features, known.features, self.config):
                 return known
         for index in sorted(earlier):
-            if dedup.is_near_duplicate(features, batch[index].features, self.config):
+            if dedup.is_near_duplicate(features, batch[index], self.config):
                 return index
         return None
 
@@ -681,6 +825,20 @@ class SqlDedup:
                 if dedup.same_story(features, dedup.features_from_bytes(blob), self.config):
                     return story_id
         return None
+
+
+def _insert_plain_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+    """executemany straight to the driver, for columns that need no type processing (the 32
+    integer band rows per article): SQLAlchemy's per-row parameter handling costs ten times
+    what SQLite spends inserting them. The statement is still compiled by SQLAlchemy for the
+    connection's dialect and paramstyle."""
+    compiled = table.insert().compile(dialect=connection.dialect, column_keys=list(columns))
+    if compiled.positional:
+        order = [columns.index(name) for name in compiled.positiontup or ()]
+        params: list = [tuple(row[i] for i in order) for row in rows]
+    else:
+        params = [dict(zip(columns, row, strict=True)) for row in rows]
+    connection.exec_driver_sql(str(compiled), params)
 
 
 class FeedConfigLike:  # pragma: no cover - typing aid only

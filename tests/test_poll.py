@@ -275,6 +275,32 @@ def test_reclassify_applies_the_current_rules_to_stored_articles(
     store.engine.dispose()
 
 
+def test_reclassify_gives_a_story_to_an_article_stored_without_one(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    """Articles no watch could flag are stored without a story; when new rules flag one,
+    reclassify starts its story (which its stored copy joins) so digests can carry it."""
+    dispatch = item("https://k.example/1", RELEVANT_TITLE, RELEVANT_BODY)
+    copy = item("https://k.example/2", RELEVANT_TITLE, RELEVANT_BODY, minutes=3)
+    feed_server.route("/a.xml", rss([dispatch, copy]))
+    body = feeds_toml(feed_server, ["/a.xml"])
+    without_watches = write_config(tmp_path / "before", body, db_url=db_url, with_rules=False)
+    assert main(["--config", str(without_watches), "poll"]) == 0
+    config_path = write_config(tmp_path / "after", body, db_url=db_url)
+    store = open_store(make_config(tmp_path / "after", body, db_url=db_url))
+    with store.session() as session:
+        rows = session.exec(select(Article).order_by(Article.id)).all()
+        assert [row.story_id for row in rows] == [None, None] and rows[1].duplicate_of == rows[0].id
+        assert session.exec(select(func.count()).select_from(Story)).one() == 0
+    assert main(["--config", str(config_path), "reclassify"]) == 0
+    with store.session() as session:
+        first, second = session.exec(select(Article).order_by(Article.id)).all()
+        assert first.flagged and first.story_id is not None and second.story_id == first.story_id
+        story = session.get(Story, first.story_id)
+        assert story.flagged_at is not None and story.watch == "kw-us" and story.headline_article_id == first.id
+    store.engine.dispose()
+
+
 def test_sighup_reloads_the_config_and_rejects_a_bad_one(tmp_path: Path, feed_server: FeedServer) -> None:  # noqa: F811
     feed_server.route("/a.xml", rss([filler(1, 1)]))
     feed_server.route("/b.xml", rss([filler(2, 1)]))
