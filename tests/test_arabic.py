@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor import arabic
 from monitor.arabic import Token, normalize, parse_ordinal, tokenize
 
 
@@ -171,6 +172,21 @@ _messy_text = st.one_of(
 def test_normalize_is_idempotent(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
+
+
+@given(_messy_text)
+@settings(max_examples=400, deadline=None)
+def test_fast_paths_give_what_the_plain_definition_gives(text: str) -> None:
+    """normalize() replaces str.translate by per-character replaces and stops after one
+    round when a cheap check says a second would change nothing; both must be invisible."""
+    assert arabic._apply_table(text) == text.translate(arabic._TABLE)
+    slow = text
+    for _ in range(3):
+        again = arabic._normalize_once(slow)
+        if again == slow:
+            break
+        slow = again
+    assert normalize(text) == slow
 
 
 @given(_messy_text)
