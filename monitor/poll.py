@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from multiprocessing import get_context
@@ -318,17 +319,26 @@ class Poller:
         if outcome.status != "ok" or outcome.body is None:
             return ProcessedFeed(candidates=(), entries=0, warnings=(), error=None)
         loop = asyncio.get_running_loop()
-        known = await loop.run_in_executor(self._db, self.store.known_guids, feed.id)
-        return await loop.run_in_executor(
-            self._pool,
-            process_feed_body,
-            outcome.body,
-            outcome.headers,
-            outcome.final_url or feed.url,
-            fetched_at,
-            feed.language,
-            frozenset(known),
+        known = frozenset(await loop.run_in_executor(self._db, self.store.known_guids, feed.id))
+        args = (outcome.body, outcome.headers, outcome.final_url or feed.url, fetched_at, feed.language, known)
+        for attempt in (1, 2):
+            pool = self._pool
+            try:
+                return await loop.run_in_executor(pool, process_feed_body, *args)
+            except BrokenProcessPool:
+                # A parse worker died (killed for memory, or a crash in a C library on a
+                # hostile feed): every feed it had in flight lands here. Replace the pool once
+                # and try each of them again, so one poisonous feed fails alone.
+                self._replace_broken_pool(pool)
+                log.warning("parse worker died; pool restarted", feed_id=feed.id, attempt=attempt)
+        return ProcessedFeed(
+            candidates=(), entries=0, warnings=(), error="the parser process died on this feed (twice); retried later"
         )
+
+    def _replace_broken_pool(self, broken: Executor) -> None:
+        if self._pool is broken:
+            self._pool = self._make_pool()
+            broken.shutdown(wait=False, cancel_futures=True)
 
     def _next_poll_at(self, feed: DueFeed, outcome: FetchOutcome, error: str | None, now: datetime) -> datetime:
         """On success the feed's interval (with a little jitter so feeds do not bunch up);

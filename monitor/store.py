@@ -264,9 +264,14 @@ class Store:
         with self.session() as session:
             return session.exec(select(func.min(Feed.next_poll_at)).where(Feed.enabled.is_(True))).one()  # type: ignore[attr-defined]
 
-    def known_guids(self, feed_id: str) -> set[str]:
+    def known_guids(self, feed_id: str, limit: int = 2000) -> set[str]:
+        """The guids of the feed's latest articles: what the parse workers may skip. Bounded
+        so a feed with years of history does not ship its whole archive to a worker at every
+        poll; an older entry that reappears costs a classification and is then recognised
+        by the writer (feed+guid is unique)."""
         with self.session() as session:
-            return set(session.exec(select(Article.guid).where(Article.feed_id == feed_id)))
+            query = select(Article.guid).where(Article.feed_id == feed_id).order_by(Article.id.desc()).limit(limit)  # type: ignore[union-attr]
+            return set(session.exec(query))
 
     def feed_health(self) -> list[FeedHealth]:
         with self.session() as session:

@@ -181,6 +181,39 @@ def test_process_pool_gives_the_same_result(tmp_path: Path, feed_server: FeedSer
     store.engine.dispose()
 
 
+def test_a_dead_parse_worker_is_replaced_and_its_feeds_still_stored(
+    tmp_path: Path, feed_server: FeedServer  # noqa: F811
+) -> None:
+    """A parse worker killed (out of memory, or a crash in a C library on a hostile feed)
+    breaks the whole process pool; the poller starts a new one and parses again."""
+    feed_server.route("/a.xml", rss([filler(1, 1)]))
+    feed_server.route("/b.xml", rss([filler(2, 1), filler(2, 2)]))
+    feed_server.route("/c.xml", rss([item("https://k.example/1", RELEVANT_TITLE, RELEVANT_BODY)]))
+    body = feeds_toml(feed_server, ["/a.xml", "/b.xml", "/c.xml"]).replace("parse_workers = 1", "parse_workers = 2")
+    config = make_config(tmp_path, body)
+    store = open_store(config)
+
+    async def run() -> tuple[list, list]:
+        async with Poller(config, store) as poller:
+            first = await poller.poll_due(only=["f0"])
+            broken = poller._pool
+            for process in list(broken._processes.values()):  # type: ignore[attr-defined]
+                os.kill(process.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while not broken._broken and time.monotonic() < deadline:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.05)
+            assert broken._broken  # type: ignore[attr-defined]
+            second = await poller.poll_due(only=["f1", "f2"])
+            assert poller._pool is not broken
+            return first, second
+
+    first, second = asyncio.run(run())
+    assert [r.new_articles for r in first] == [1]
+    assert sorted((r.feed_id, r.status, r.new_articles, r.flagged) for r in second) == [("f1", "ok", 2, 0), ("f2", "ok", 1, 1)]
+    assert count(store) == 4
+    store.engine.dispose()
+
+
 def test_sigkill_mid_poll_then_restart_loses_nothing_and_duplicates_nothing(
     tmp_path: Path, feed_server: FeedServer  # noqa: F811
 ) -> None:
