@@ -1,15 +1,26 @@
-"""Parsing benchmark: monitor.parse.parse_feed against plain feedparser, one core.
+"""Parsing benchmark: monitor.parse.parse_feed (fast path and feedparser) against plain feedparser, one core.
 
-    .venv/bin/python bench/parse_bench.py [--corpus ../shared/corpus/dev.jsonl] [--feeds 40] [--items 40] [--rounds 5]
+    .venv/bin/python bench/parse_bench.py [--corpus ../shared/corpus/dev.jsonl] [--feeds 40] [--items 40]
+                                          [--rounds 5] [--shapes corpus,poll]
 
-Builds FEEDS RSS 2.0 feeds of ITEMS Arabic items from the dev corpus (titles and bodies as
-published, bodies as HTML paragraphs in CDATA, as Arabic news sites serve them; about 2-4 KB
-per item), then times, interleaved over ROUNDS rounds so machine noise hits all alike
-(best round reported):
+Two sets of feeds, each FEEDS RSS 2.0 feeds of ITEMS Arabic items:
+
+- corpus: items from the dev corpus (titles and bodies as published, bodies as HTML paragraphs
+  in CDATA, with dc:creator, as Arabic news sites serve them; about 2 KiB per item);
+- poll: the feeds bench/poll_bench.py serves (its rss() and make_items(): title, link, guid,
+  pubDate, an escaped plain-text description; about 4 KiB per item; served without a charset).
+
+For each set, times interleaved over ROUNDS rounds so machine noise hits all alike (best round
+reported):
 
 - baseline:  feedparser.parse(...) with its defaults (HTML sanitizer and URI resolver on);
-- sanitizer: parse_feed(..., sanitize_html=True), i.e. feedparser defaults + our post-processing;
-- parse_feed: what the poller runs (sanitizer off, our regex HTML-to-text instead).
+- feedparser with the sanitizer and URI resolver off;
+- parse_feed(..., sanitize_html=True): feedparser defaults + our post-processing;
+- parse_feed(..., fast=False): feedparser (sanitizer off) + our post-processing;
+- parse_feed: what the poller runs: the ElementTree fast path (monitor.fastfeed) where it
+  applies, which it does for every feed here (checked), + the same post-processing;
+- ElementTree alone (xml.etree.ElementTree.fromstring) and monitor.fastfeed.parse_fast alone,
+  for scale.
 
 Prints items/s for each and the ratio to the baseline, plus the cost of our post-processing
 (feedparser result -> ParsedEntry) timed on its own.
@@ -23,6 +34,7 @@ import json
 import random
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -34,9 +46,11 @@ sys.path.insert(0, str(REPO))
 
 import feedparser  # noqa: E402
 
-from monitor.parse import from_feedparser, parse_feed  # noqa: E402
+from monitor.fastfeed import parse_fast  # noqa: E402
+from monitor.parse import _response_headers, from_feedparser, parse_feed  # noqa: E402
 
 HEADERS = {"content-type": "application/rss+xml; charset=utf-8"}
+POLL_HEADERS = {"content-type": "application/rss+xml"}  # what poll_bench's nginx sends
 
 
 def build_feeds(corpus: Path, feeds: int, items: int, rng: random.Random) -> list[bytes]:
@@ -67,6 +81,17 @@ def build_feeds(corpus: Path, feeds: int, items: int, rng: random.Random) -> lis
     return bodies
 
 
+def build_poll_feeds(corpus: Path, feeds: int, items: int, rng: random.Random) -> list[bytes]:
+    """The feeds poll_bench.py generates, from its own functions (imported lazily: it pulls in
+    the whole poller)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import poll_bench
+
+    articles = poll_bench.corpus_articles(corpus)
+    vocabulary = poll_bench.filler_vocabulary(articles)
+    return [poll_bench.rss(f, poll_bench.make_items(f, items, articles, vocabulary, rng)) for f in range(feeds)]
+
+
 def time_once(fn: Callable[[bytes], object], bodies: list[bytes]) -> float:
     started = time.perf_counter()
     for body in bodies:
@@ -81,57 +106,85 @@ def time_once_results(fn: Callable[[object], object], results: list[object]) -> 
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus" / "dev.jsonl")
-    parser.add_argument("--feeds", type=int, default=40)
-    parser.add_argument("--items", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-
-    bodies = build_feeds(args.corpus, args.feeds, args.items, random.Random(42))
-    now = datetime.now(UTC)
-    contenders: dict[str, Callable[[bytes], object]] = {
-        "baseline feedparser defaults": lambda b: feedparser.parse(io.BytesIO(b), response_headers=HEADERS),
+def contenders(headers: dict[str, str], now: datetime) -> dict[str, Callable[[bytes], object]]:
+    lowered = _response_headers(headers)
+    base = "https://x.example/rss"
+    return {
+        "feedparser with defaults": lambda b: feedparser.parse(io.BytesIO(b), response_headers=headers),
         "feedparser, sanitizer off": lambda b: feedparser.parse(
-            io.BytesIO(b), response_headers=HEADERS, sanitize_html=False, resolve_relative_uris=False
+            io.BytesIO(b), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
         ),
         "parse_feed sanitize_html=True": lambda b: parse_feed(
-            b, HEADERS, base_url="https://x.example/rss", fetched_at=now, sanitize_html=True
+            b, headers, base_url=base, fetched_at=now, sanitize_html=True
         ),
-        "parse_feed (as polled)": lambda b: parse_feed(b, HEADERS, base_url="https://x.example/rss", fetched_at=now),
+        "parse_feed via feedparser (fast=False)": lambda b: parse_feed(
+            b, headers, base_url=base, fetched_at=now, fast=False
+        ),
+        "parse_feed via fast path (as polled)": lambda b: parse_feed(b, headers, base_url=base, fetched_at=now),
+        "ElementTree.fromstring alone": ET.fromstring,
+        "fastfeed.parse_fast alone": lambda b: parse_fast(b, lowered),
     }
-    check = parse_feed(bodies[0], HEADERS, base_url="https://x.example/rss", fetched_at=now)
-    assert check.error is None and len(check.entries) == args.items, check.error
-    best = {name: float("inf") for name in contenders}
-    for _ in range(args.rounds):
-        for name, fn in contenders.items():
+
+
+def bench_set(label: str, bodies: list[bytes], headers: dict[str, str], items_per_feed: int, rounds: int) -> None:
+    now = datetime.now(UTC)
+    lowered = _response_headers(headers)
+    # The fast-path figure means nothing unless the fast path is taken, and equal results.
+    assert all(parse_fast(b, lowered) is not None for b in bodies), f"{label}: fast path not taken"
+    check = parse_feed(bodies[0], headers, base_url="https://x.example/rss", fetched_at=now)
+    assert check == parse_feed(bodies[0], headers, base_url="https://x.example/rss", fetched_at=now, fast=False)
+    assert check.error is None and len(check.entries) == items_per_feed, check.error
+    timed = contenders(headers, now)
+    best = {name: float("inf") for name in timed}
+    for _ in range(rounds):
+        for name, fn in timed.items():
             best[name] = min(best[name], time_once(fn, bodies))
 
-    items = args.feeds * args.items
+    items = len(bodies) * items_per_feed
     size = sum(len(b) for b in bodies)
-    print(f"{args.feeds} feeds x {args.items} items, {size / items / 1024:.1f} KiB/item, best of {args.rounds} rounds, one core")
-    baseline = best["baseline feedparser defaults"]
+    print(
+        f"{label}: {len(bodies)} feeds x {items_per_feed} items, {size / items / 1024:.1f} KiB/item, "
+        f"best of {rounds} rounds, one core"
+    )
+    baseline = best["feedparser with defaults"]
     for name, seconds in best.items():
-        print(f"  {name:32s} {items / seconds:8.0f} items/s   x{baseline / seconds:4.2f} vs baseline")
+        print(f"  {name:40s} {items / seconds:8.0f} items/s   x{baseline / seconds:5.2f} vs baseline")
     # Our own post-processing, timed alone on feedparser results computed beforehand, since the
     # difference of two noisy totals says little on a shared machine.
     results = [
-        feedparser.parse(io.BytesIO(b), response_headers=HEADERS, sanitize_html=False, resolve_relative_uris=False)
+        feedparser.parse(io.BytesIO(b), response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
         for b in bodies
     ]
     post = min(
         time_once_results(
-            lambda r: from_feedparser(r, b"", HEADERS, base_url="https://x.example/rss", fetched_at=now, default_language=None),
+            lambda r: from_feedparser(r, b"", lowered, base_url="https://x.example/rss", fetched_at=now, default_language=None),
             results,
         )
-        for _ in range(args.rounds)
+        for _ in range(rounds)
     )
     feedparser_only = best["feedparser, sanitizer off"]
     print(
         f"  post-processing alone: {post / items * 1e6:.0f} us/item "
         f"= {post / feedparser_only:.1%} of feedparser's own time ({feedparser_only / items * 1e6:.0f} us/item)"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus" / "dev.jsonl")
+    parser.add_argument("--feeds", type=int, default=40)
+    parser.add_argument("--items", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--shapes", default="corpus,poll", help="comma-separated: corpus, poll")
+    args = parser.parse_args()
+
+    shapes = {shape.strip() for shape in args.shapes.split(",")}
+    if "corpus" in shapes:
+        bodies = build_feeds(args.corpus, args.feeds, args.items, random.Random(42))
+        bench_set("corpus", bodies, HEADERS, args.items, args.rounds)
+    if "poll" in shapes:
+        bodies = build_poll_feeds(args.corpus, args.feeds, args.items, random.Random(42))
+        bench_set("poll_bench", bodies, POLL_HEADERS, args.items, args.rounds)
 
 
 if __name__ == "__main__":
