@@ -1,6 +1,6 @@
-"""Polling benchmark: a cold and a warm pass over a local feed farm, with a naive peer.
+"""Polling benchmark: a cold and a warm pass over a local feed farm, against newsboat.
 
-    .venv/bin/python bench/poll_bench.py [--feeds 500] [--items 40] [--server nginx|python]
+    .venv/bin/python bench/poll_bench.py [--feeds 500] [--items 40] [--concurrency 16] [--server nginx|python]
 
 Generates FEEDS RSS files of ITEMS Arabic items each (about 2% of the items concern the
 Kuwait–US/UK dialogues, taken from the dev corpus; the rest is realistic filler built from
@@ -9,10 +9,12 @@ back to Python's threading HTTP server, which is slower and shares the CPU), the
 
 - cold pass: empty SQLite database, every item fetched, parsed, classified, deduplicated, stored;
 - warm pass: the same feeds again; nginx answers 304 to the stored validators;
-- peer: a naive sequential poller (httpx.Client + feedparser, no storage) over the same farm,
-  run in the same script, so the ratio does not depend on the machine.
+- peers, run in the same script over the same farm so the ratios do not depend on the
+  machine: newsboat (C++, `apt-get install newsboat`; the peer issue 2's goal names) fetching
+  and storing the farm cold then warm, and a naive sequential poller (httpx.Client +
+  feedparser, no storage).
 
-Prints items/s and peak memory (this process and its parse workers).
+Prints items/s, CPU time (machine, this process, parse workers) and peak memory.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import random
 import resource
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from email.utils import format_datetime
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +48,7 @@ import feedparser  # noqa: E402
 import httpx  # noqa: E402
 import structlog  # noqa: E402
 
+from monitor.arabic import normalize  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.daemon import open_store  # noqa: E402
 from monitor.poll import Poller  # noqa: E402
@@ -61,7 +66,8 @@ def filler_vocabulary(articles: list[dict]) -> list[str]:
     (with them, every random article would look like a candidate, which news is not)."""
     return [
         word for a in articles for word in a["body"].split()
-        if not any(key in word for key in ("كويت", "كونا", "Kuwait", "KUNA"))
+        # normalised, so that the corpus's spelling variants (Persian kaf and yeh: «کویت») go too
+        if not any(key in normalize(word) for key in ("كويت", "كونا", "kuwait", "kuna"))
     ]
 
 
@@ -148,6 +154,33 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+@dataclass(frozen=True)
+class NewsboatRun:
+    cold_s: float
+    warm_s: float
+    stored: int
+
+
+def newsboat_peer(urls: list[str], work: Path) -> NewsboatRun | None:
+    """The peer the performance goal names: newsboat (C++) fetching and storing the same farm
+    into its SQLite cache, cold then warm, with its default settings (`-x reload`)."""
+    if shutil.which("newsboat") is None:
+        return None
+    home = work / "newsboat"
+    home.mkdir()
+    (home / "urls").write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+    (home / "config").write_text("", encoding="utf-8")
+    command = ["newsboat", "-x", "reload", "-u", str(home / "urls"), "-c", str(home / "cache.db"), "-C", str(home / "config")]
+    times = []
+    for _ in ("cold", "warm"):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, env={**os.environ, "HOME": str(home)})
+        times.append(time.perf_counter() - started)
+    with sqlite3.connect(home / "cache.db") as db:
+        stored = db.execute("SELECT count(*) FROM rss_item").fetchone()[0]
+    return NewsboatRun(cold_s=times[0], warm_s=times[1], stored=stored)
+
+
 def naive_peer(urls: list[str]) -> tuple[float, int]:
     """The peer: fetch and parse each feed in turn, the way a first script would."""
     started = time.perf_counter()
@@ -163,32 +196,54 @@ async def poll_all(config, store, ids: list[str]) -> list:  # noqa: ANN001
         return await poller.poll_due(only=ids)
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine (all processes: ours, the parse workers, nginx)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class WorkerPeak:
-    """Peak RSS of the parse workers: they are children of multiprocessing's forkserver, not
-    of this process, so getrusage(RUSAGE_CHILDREN) never sees them; sample /proc instead."""
+    """Peak RSS and CPU time of the parse workers: they are children of multiprocessing's
+    forkserver, not of this process, so getrusage(RUSAGE_CHILDREN) never sees them; sample
+    /proc instead (CPU time as last sampled, so up to one interval short per worker)."""
+
+    INTERVAL = 0.25
 
     def __init__(self) -> None:
         self.peak_mb = 0.0
+        self._cpu: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            for status in Path("/proc").glob("[0-9]*/status"):
+        tick = os.sysconf("SC_CLK_TCK")
+        while not self._stop.wait(self.INTERVAL):
+            for proc in Path("/proc").glob("[0-9]*"):
+                if not _descends_from_us(proc):
+                    continue
                 try:
-                    text = status.read_text()
+                    status = (proc / "status").read_text()
+                    stat = (proc / "stat").read_text().rpartition(")")[2].split()
                 except OSError:
                     continue
-                if "PPid" not in text or not _descends_from_us(status.parent):
-                    continue
-                for line in text.splitlines():
+                self._cpu[proc.name] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+                for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu.values())
 
     def stop(self) -> float:
         self._stop.set()
@@ -216,7 +271,11 @@ def main() -> None:
     parser.add_argument("--server", choices=["nginx", "python"], default="nginx" if shutil.which("nginx") else "python")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--workers", type=int, default=0, help="[polling] parse_workers (0 = one per core)")
-    parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument(
+        "--concurrency", type=int, default=16,
+        help="[polling] concurrency, also used as per_host: the farm's one host stands for many (default: 16, the shipped default)",
+    )
+    parser.add_argument("--skip-peer", action="store_true", help="skip the naive Python peer and newsboat")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
@@ -243,7 +302,7 @@ def main() -> None:
             config_path = work / "bench.toml"
             config_path.write_text(
                 f'[monitor]\nstate_dir = "{work}/state"\n'
-                f"[polling]\nconcurrency = 32\nper_host = 32\nparse_workers = {args.workers}\n"
+                f"[polling]\nconcurrency = {args.concurrency}\nper_host = {args.concurrency}\nparse_workers = {args.workers}\n"
                 f"{feeds_toml}\n{rules}",
                 encoding="utf-8",
             )
@@ -252,15 +311,18 @@ def main() -> None:
             ids = [f"f{i}" for i in range(args.feeds)]
 
             workers = WorkerPeak()
+            machine_before, own_before = machine_cpu_seconds(), own_cpu_seconds()
             started = time.perf_counter()
             cold = asyncio.run(poll_all(config, store, ids))
             cold_s = time.perf_counter() - started
+            cold_cpu = (machine_cpu_seconds() - machine_before, own_cpu_seconds() - own_before, workers.cpu_seconds())
             stored = store.article_count()
             started = time.perf_counter()
             warm = asyncio.run(poll_all(config, store, ids))
             warm_s = time.perf_counter() - started
             own_mb, children_mb = peak_mb(), workers.stop()
             peer_s, peer_items = (None, 0) if args.skip_peer else naive_peer(urls)
+            newsboat = None if args.skip_peer else newsboat_peer(urls, work)
         finally:
             server.stop()
 
@@ -268,6 +330,10 @@ def main() -> None:
     not_modified = sum(r.status == "not_modified" for r in warm)
     print(f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server}")
     print(f"cold pass: {cold_s:6.2f} s  {total_items / cold_s:8.0f} items/s  stored={stored}  failures={failures}")
+    print(
+        f"cold pass CPU: {cold_cpu[0]:.1f} core-seconds on the whole machine (of {os.cpu_count()} x {cold_s:.1f} s),"
+        f" {cold_cpu[1]:.1f} in this process (event loop, writer thread), {cold_cpu[2]:.1f} in the parse workers"
+    )
     print(f"warm pass: {warm_s:6.2f} s  304s={not_modified}/{len(warm)}  new={sum(r.new_articles for r in warm)}")
     print(f"peak RSS: main {own_mb:.0f} MB, largest worker {children_mb:.0f} MB")
     if peer_s is not None:
@@ -275,6 +341,14 @@ def main() -> None:
             f"peer (sequential httpx+feedparser, no storage): {peer_s:6.2f} s  {peer_items / peer_s:8.0f} items/s"
             f"  -> cold pass is {peer_s / cold_s:.2f}x the peer's speed"
         )
+    if newsboat is not None:
+        print(
+            f"newsboat (C++, defaults, same farm): cold {newsboat.cold_s:6.2f} s  warm {newsboat.warm_s:6.2f} s"
+            f"  stored={newsboat.stored}  -> our cold pass takes {cold_s / newsboat.cold_s:.2f}x newsboat's time,"
+            f" warm {warm_s / newsboat.warm_s:.2f}x"
+        )
+    elif not args.skip_peer:
+        print("newsboat: not installed (apt-get install newsboat) - no comparison with the goal's peer")
 
 
 if __name__ == "__main__":
