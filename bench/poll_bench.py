@@ -27,6 +27,7 @@ import random
 import resource
 import shutil
 import socket
+import statistics
 import sqlite3
 import subprocess
 import sys
@@ -161,24 +162,31 @@ class NewsboatRun:
     stored: int
 
 
-def newsboat_peer(urls: list[str], work: Path) -> NewsboatRun | None:
+def newsboat_peer(urls: list[str], work: Path, rounds: int) -> NewsboatRun | None:
     """The peer the performance goal names: newsboat (C++) fetching and storing the same farm
     into its SQLite cache, cold then warm, with its default settings (`-x reload`)."""
     if shutil.which("newsboat") is None:
         return None
-    home = work / "newsboat"
-    home.mkdir()
-    (home / "urls").write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
-    (home / "config").write_text("", encoding="utf-8")
-    command = ["newsboat", "-x", "reload", "-u", str(home / "urls"), "-c", str(home / "cache.db"), "-C", str(home / "config")]
-    times = []
-    for _ in ("cold", "warm"):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, env={**os.environ, "HOME": str(home)})
-        times.append(time.perf_counter() - started)
-    with sqlite3.connect(home / "cache.db") as db:
-        stored = db.execute("SELECT count(*) FROM rss_item").fetchone()[0]
-    return NewsboatRun(cold_s=times[0], warm_s=times[1], stored=stored)
+    runs = []
+    for round_number in range(rounds):
+        home = work / f"newsboat{round_number}"
+        home.mkdir()
+        (home / "urls").write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+        (home / "config").write_text("", encoding="utf-8")
+        command = [
+            "newsboat", "-x", "reload", "-u", str(home / "urls"), "-c", str(home / "cache.db"), "-C", str(home / "config")
+        ]
+        times = []
+        for _ in ("cold", "warm"):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env={**os.environ, "HOME": str(home)})
+            times.append(time.perf_counter() - started)
+        with sqlite3.connect(home / "cache.db") as db:
+            stored = db.execute("SELECT count(*) FROM rss_item").fetchone()[0]
+        runs.append(NewsboatRun(cold_s=times[0], warm_s=times[1], stored=stored))
+    return NewsboatRun(
+        cold_s=min(r.cold_s for r in runs), warm_s=min(r.warm_s for r in runs), stored=min(r.stored for r in runs)
+    )
 
 
 def naive_peer(urls: list[str]) -> tuple[float, int]:
@@ -275,6 +283,7 @@ def main() -> None:
         "--concurrency", type=int, default=16,
         help="[polling] concurrency, also used as per_host: the farm's one host stands for many (default: 16, the shipped default)",
     )
+    parser.add_argument("--rounds", type=int, default=3, help="cold+warm rounds, each on a fresh database (default 3)")
     parser.add_argument("--skip-peer", action="store_true", help="skip the naive Python peer and newsboat")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
@@ -299,53 +308,100 @@ def main() -> None:
             feeds_toml = "".join(f'[[feeds]]\nid = "f{i}"\nurl = "{url}"\n' for i, url in enumerate(urls))
             rules = (REPO / "config" / "monitor.toml").read_text(encoding="utf-8")
             rules = rules[rules.index("# === RELEVANCE RULES"):]
-            config_path = work / "bench.toml"
-            config_path.write_text(
-                f'[monitor]\nstate_dir = "{work}/state"\n'
-                f"[polling]\nconcurrency = {args.concurrency}\nper_host = {args.concurrency}\nparse_workers = {args.workers}\n"
-                f"{feeds_toml}\n{rules}",
-                encoding="utf-8",
-            )
-            config = load_config(config_path, {})
-            store = open_store(config)
             ids = [f"f{i}" for i in range(args.feeds)]
-
-            workers = WorkerPeak()
-            machine_before, own_before = machine_cpu_seconds(), own_cpu_seconds()
-            started = time.perf_counter()
-            cold = asyncio.run(poll_all(config, store, ids))
-            cold_s = time.perf_counter() - started
-            cold_cpu = (machine_cpu_seconds() - machine_before, own_cpu_seconds() - own_before, workers.cpu_seconds())
-            stored = store.article_count()
-            started = time.perf_counter()
-            warm = asyncio.run(poll_all(config, store, ids))
-            warm_s = time.perf_counter() - started
-            own_mb, children_mb = peak_mb(), workers.stop()
+            runs = []
+            for round_number in range(args.rounds):
+                config_path = work / f"bench{round_number}.toml"
+                config_path.write_text(
+                    f'[monitor]\nstate_dir = "{work}/state{round_number}"\n'
+                    f"[polling]\nconcurrency = {args.concurrency}\nper_host = {args.concurrency}\n"
+                    f"parse_workers = {args.workers}\n{feeds_toml}\n{rules}",
+                    encoding="utf-8",
+                )
+                runs.append(one_round(load_config(config_path, {}), ids))
             peer_s, peer_items = (None, 0) if args.skip_peer else naive_peer(urls)
-            newsboat = None if args.skip_peer else newsboat_peer(urls, work)
+            newsboat = None if args.skip_peer else newsboat_peer(urls, work, args.rounds)
         finally:
             server.stop()
+    report(args, total_items, runs, peer_s, peer_items, newsboat)
 
-    failures = sum(r.status == "error" for r in cold) + sum(r.status == "error" for r in warm)
-    not_modified = sum(r.status == "not_modified" for r in warm)
-    print(f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server}")
-    print(f"cold pass: {cold_s:6.2f} s  {total_items / cold_s:8.0f} items/s  stored={stored}  failures={failures}")
-    print(
-        f"cold pass CPU: {cold_cpu[0]:.1f} core-seconds on the whole machine (of {os.cpu_count()} x {cold_s:.1f} s),"
-        f" {cold_cpu[1]:.1f} in this process (event loop, writer thread), {cold_cpu[2]:.1f} in the parse workers"
+
+@dataclass(frozen=True)
+class Round:
+    cold_s: float
+    warm_s: float
+    stored: int
+    failures: int
+    not_modified: int
+    warm_new: int
+    machine_cpu: float
+    own_cpu: float
+    workers_cpu: float
+    own_mb: float
+    worker_mb: float
+
+
+def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
+    """A cold pass into a fresh SQLite database, then a warm pass over the same feeds."""
+    store = open_store(config)
+    workers = WorkerPeak()
+    machine_before, own_before = machine_cpu_seconds(), own_cpu_seconds()
+    started = time.perf_counter()
+    cold = asyncio.run(poll_all(config, store, ids))
+    cold_s = time.perf_counter() - started
+    machine_cpu, own_cpu = machine_cpu_seconds() - machine_before, own_cpu_seconds() - own_before
+    workers_cpu = workers.cpu_seconds()
+    stored = store.article_count()
+    started = time.perf_counter()
+    warm = asyncio.run(poll_all(config, store, ids))
+    warm_s = time.perf_counter() - started
+    worker_mb = workers.stop()
+    store.engine.dispose()
+    return Round(
+        cold_s=cold_s,
+        warm_s=warm_s,
+        stored=stored,
+        failures=sum(r.status == "error" for r in cold) + sum(r.status == "error" for r in warm),
+        not_modified=sum(r.status == "not_modified" for r in warm),
+        warm_new=sum(r.new_articles for r in warm),
+        machine_cpu=machine_cpu,
+        own_cpu=own_cpu,
+        workers_cpu=workers_cpu,
+        own_mb=peak_mb(),
+        worker_mb=worker_mb,
     )
-    print(f"warm pass: {warm_s:6.2f} s  304s={not_modified}/{len(warm)}  new={sum(r.new_articles for r in warm)}")
-    print(f"peak RSS: main {own_mb:.0f} MB, largest worker {children_mb:.0f} MB")
+
+
+def report(args, total_items: int, runs: list[Round], peer_s, peer_items: int, newsboat) -> None:  # noqa: ANN001
+    best = min(runs, key=lambda r: r.cold_s)
+    cold_median = statistics.median(r.cold_s for r in runs)
+    warm_best, warm_median = min(r.warm_s for r in runs), statistics.median(r.warm_s for r in runs)
+    print(f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server}, rounds={len(runs)}")
+    print(
+        f"cold pass: best {best.cold_s:6.2f} s ({total_items / best.cold_s:.0f} items/s), median {cold_median:6.2f} s"
+        f"  stored={best.stored}  failures={sum(r.failures for r in runs)}"
+    )
+    print(
+        f"cold pass CPU (best round): {best.machine_cpu:.1f} core-seconds on the whole machine"
+        f" (of {os.cpu_count()} x {best.cold_s:.1f} s), {best.own_cpu:.1f} in this process (event loop, writer"
+        f" thread), {best.workers_cpu:.1f} in the parse workers"
+    )
+    print(
+        f"warm pass: best {warm_best:6.2f} s, median {warm_median:6.2f} s"
+        f"  304s={min(r.not_modified for r in runs)}/{args.feeds}  new={sum(r.warm_new for r in runs)}"
+    )
+    print(f"peak RSS: main {max(r.own_mb for r in runs):.0f} MB, largest worker {max(r.worker_mb for r in runs):.0f} MB")
     if peer_s is not None:
         print(
             f"peer (sequential httpx+feedparser, no storage): {peer_s:6.2f} s  {peer_items / peer_s:8.0f} items/s"
-            f"  -> cold pass is {peer_s / cold_s:.2f}x the peer's speed"
+            f"  -> our best cold pass is {peer_s / best.cold_s:.2f}x the peer's speed"
         )
     if newsboat is not None:
         print(
-            f"newsboat (C++, defaults, same farm): cold {newsboat.cold_s:6.2f} s  warm {newsboat.warm_s:6.2f} s"
-            f"  stored={newsboat.stored}  -> our cold pass takes {cold_s / newsboat.cold_s:.2f}x newsboat's time,"
-            f" warm {warm_s / newsboat.warm_s:.2f}x"
+            f"newsboat (C++, defaults, same farm, best of {len(runs)}): cold {newsboat.cold_s:6.2f} s"
+            f"  warm {newsboat.warm_s:6.2f} s  stored={newsboat.stored}"
+            f"  -> our cold pass takes {best.cold_s / newsboat.cold_s:.2f}x newsboat's time (median"
+            f" {cold_median / newsboat.cold_s:.2f}x), warm {warm_best / newsboat.warm_s:.2f}x"
         )
     elif not args.skip_peer:
         print("newsboat: not installed (apt-get install newsboat) - no comparison with the goal's peer")

@@ -35,7 +35,7 @@ import numpy as np
 from datasketch import MinHash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from monitor.arabic import normalize
+from monitor.arabic import normalize, normalized_words
 from monitor.durations import Duration
 
 ArticleId = Hashable
@@ -216,7 +216,7 @@ _WORD = re.compile(r"\w+")
 
 
 def _normalised_words(title: str, body: str) -> list[str]:
-    return _WORD.findall(normalize(f"{title}\n{body}"))
+    return normalized_words(f"{title}\n{body}")
 
 
 def content_fingerprint(title: str, body: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -187,6 +189,7 @@ def test_fast_paths_give_what_the_plain_definition_gives(text: str) -> None:
             break
         slow = again
     assert normalize(text) == slow
+    assert arabic.normalized_words(text) == re.findall(r"\w+", slow)
 
 
 @given(_messy_text)
