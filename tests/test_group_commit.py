@@ -149,7 +149,7 @@ def test_polls_finishing_during_a_write_share_the_next_transaction(
 
     async def run() -> list[StoredPoll]:
         with ThreadPoolExecutor(max_workers=1) as executor:
-            writer = GroupWriter(store, executor)
+            writer = GroupWriter(store, executor, linger=0)
             writer.MAX_FEEDS = max_feeds
             busy = threading.Event()
             executor.submit(busy.wait, 10)  # the writer thread is busy with an earlier job
@@ -164,6 +164,29 @@ def test_polls_finishing_during_a_write_share_the_next_transaction(
     store.engine.dispose()
 
 
+def test_polls_finishing_within_the_linger_share_one_transaction(tmp_path: Path, db_url: str) -> None:
+    """An idle writer waits `linger` seconds after the first finished poll, so polls that
+    finish close together are committed together; one finishing later gets its own."""
+    config = _config(tmp_path, db_url, 4)
+    store = _CountingStore(open_store(config))
+    results = [_result(config, f"f{i}", [filler(i, 1)]) for i in range(4)]
+
+    async def run() -> list[StoredPoll]:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            writer = GroupWriter(store, executor, linger=0.3)
+            early = [asyncio.create_task(writer.record(result)) for result in results[:2]]
+            await asyncio.sleep(0.1)
+            early.append(asyncio.create_task(writer.record(results[2])))  # still within the linger
+            stored = await asyncio.gather(*early)
+            stored.append(await writer.record(results[3]))
+            return stored
+
+    stored = asyncio.run(run())
+    assert [poll.new for poll in stored] == [1] * 4
+    assert store.groups == [["f0", "f1", "f2"], ["f3"]]
+    store.engine.dispose()
+
+
 def test_a_cancelled_poll_is_not_written_and_the_others_are(tmp_path: Path, db_url: str) -> None:
     config = _config(tmp_path, db_url, 3)
     store = _CountingStore(open_store(config))
@@ -171,7 +194,7 @@ def test_a_cancelled_poll_is_not_written_and_the_others_are(tmp_path: Path, db_u
 
     async def run() -> list[object]:
         with ThreadPoolExecutor(max_workers=1) as executor:
-            writer = GroupWriter(store, executor)
+            writer = GroupWriter(store, executor, linger=0)
             busy = threading.Event()
             executor.submit(busy.wait, 10)
             tasks = [asyncio.create_task(writer.record(result)) for result in results]
