@@ -392,19 +392,18 @@ def compute_features(
     """
     config = config or DedupConfig()
     words = _normalised_words(title or "", body or "")
-    if not near_duplicates:
-        words_for_bands: list[str] = []
-        signature = minhash_signature(np.empty(0, dtype=np.uint64), config)
-    else:
-        words_for_bands = words
-        signature = minhash_signature(shingle_hashes(words, config), config)
     canonical = canonical_url(url) if url else None
+    fingerprint = _fingerprint_of_words(words) if words else "empty:" + _fingerprint_of_words([canonical or ""])
+    if not near_duplicates or not words:
+        # No signature at all (it resembles nothing: estimated_jaccard gives 0.0).
+        return ArticleFeatures(canonical, fingerprint, b"", (), frozenset(), _aware(published), watch, round)
+    signature = minhash_signature(shingle_hashes(words, config), config)
     return ArticleFeatures(
         canonical_url=canonical,
-        fingerprint=_fingerprint_of_words(words) if words else "empty:" + _fingerprint_of_words([canonical or ""]),
+        fingerprint=fingerprint,
         signature=signature.astype("<u4").tobytes(),
-        band_hashes=tuple(band_hashes(signature, config)) if words_for_bands else (),
-        keywords=keyword_set(words, config.max_keywords) if words_for_bands else frozenset(),
+        band_hashes=tuple(band_hashes(signature, config)),
+        keywords=keyword_set(words, config.max_keywords),
         published=_aware(published),
         watch=watch,
         round=round,
