@@ -283,7 +283,20 @@ class Poller:
         )
         if not due:
             return []
-        return list(await asyncio.gather(*(self.poll_feed(feed) for feed in due)))
+        results = await asyncio.gather(*(self.poll_feed(feed) for feed in due), return_exceptions=True)
+        return [self._report_of(feed, result) for feed, result in zip(due, results, strict=True)]
+
+    @staticmethod
+    def _report_of(feed: DueFeed, result: FeedReport | BaseException) -> FeedReport:
+        """A poll that raised (a bug, or the database failing under it) is that feed's error:
+        the pass goes on for the others, and the feed's lease runs out so it is polled again."""
+        if isinstance(result, FeedReport):
+            return result
+        if not isinstance(result, Exception):  # cancellation, interpreter exit: not ours to keep
+            raise result
+        log.error("feed poll crashed", feed_id=feed.id, exc_info=result)
+        error = f"internal error: {type(result).__name__}: {result}"
+        return FeedReport(feed.id, "error", None, 0, 0, 0, 0, error, 0.0)
 
     async def poll_feed(self, feed: DueFeed) -> FeedReport:
         bound = log.bind(feed_id=feed.id)

@@ -15,7 +15,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import delete, func, select
 
 from monitor.cli import main
 from monitor.config import Config
@@ -211,6 +211,31 @@ def test_a_dead_parse_worker_is_replaced_and_its_feeds_still_stored(
     assert [r.new_articles for r in first] == [1]
     assert sorted((r.feed_id, r.status, r.new_articles, r.flagged) for r in second) == [("f1", "ok", 2, 0), ("f2", "ok", 1, 1)]
     assert count(store) == 4
+    store.engine.dispose()
+
+
+class _FeedRemovedMidPass(Store):
+    """A real Store; the feed "f1" row disappears from the database right after the claim
+    (as if an operator deleted it), so recording its poll really fails."""
+
+    def claim_due_feeds(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        claimed = super().claim_due_feeds(*args, **kwargs)
+        with self.session() as session:
+            session.exec(delete(Feed).where(Feed.id == "f1"))
+            session.commit()
+        return claimed
+
+
+def test_a_feed_whose_poll_crashes_fails_alone(tmp_path: Path, db_url: str, feed_server: FeedServer) -> None:  # noqa: F811
+    for name in ("a", "b", "c"):
+        feed_server.route(f"/{name}.xml", rss([filler(ord(name), 1)]))
+    config = make_config(tmp_path, feeds_toml(feed_server, ["/a.xml", "/b.xml", "/c.xml"]), db_url=db_url)
+    store = open_store(config)
+    reports = {r.feed_id: r for r in poll(config, _FeedRemovedMidPass(store.engine))}
+    assert reports["f1"].status == "error" and "LookupError" in reports["f1"].error
+    assert (reports["f0"].status, reports["f0"].new_articles) == ("ok", 1)
+    assert (reports["f2"].status, reports["f2"].new_articles) == ("ok", 1)
+    assert count(store) == 2
     store.engine.dispose()
 
 
