@@ -139,13 +139,18 @@ class _CountingStore(Store):
         return super().record_polls(results)
 
 
+def _counting_store_and_results(tmp_path: Path, db_url: str, feeds: int) -> tuple[_CountingStore, list[PollResult]]:
+    """A store that notes each group it records, and one finished poll per feed."""
+    config = _config(tmp_path, db_url, feeds)
+    store = _CountingStore(open_store(config))
+    return store, [_result(config, f"f{i}", [filler(i, 1)]) for i in range(feeds)]
+
+
 @pytest.mark.parametrize("max_feeds, groups", [(50, [["f0"], ["f1", "f2", "f3", "f4"]]), (2, [["f0"], ["f1", "f2"], ["f3", "f4"]])])
 def test_polls_finishing_during_a_write_share_the_next_transaction(
     tmp_path: Path, db_url: str, max_feeds: int, groups: list[list[str]]
 ) -> None:
-    config = _config(tmp_path, db_url, 5)
-    store = _CountingStore(open_store(config))
-    results = [_result(config, f"f{i}", [filler(i, 1)]) for i in range(5)]
+    store, results = _counting_store_and_results(tmp_path, db_url, 5)
 
     async def run() -> list[StoredPoll]:
         with ThreadPoolExecutor(max_workers=1) as executor:
@@ -167,9 +172,7 @@ def test_polls_finishing_during_a_write_share_the_next_transaction(
 def test_polls_finishing_within_the_linger_share_one_transaction(tmp_path: Path, db_url: str) -> None:
     """An idle writer waits `linger` seconds after the first finished poll, so polls that
     finish close together are committed together; one finishing later gets its own."""
-    config = _config(tmp_path, db_url, 4)
-    store = _CountingStore(open_store(config))
-    results = [_result(config, f"f{i}", [filler(i, 1)]) for i in range(4)]
+    store, results = _counting_store_and_results(tmp_path, db_url, 4)
 
     async def run() -> list[StoredPoll]:
         with ThreadPoolExecutor(max_workers=1) as executor:
@@ -188,9 +191,7 @@ def test_polls_finishing_within_the_linger_share_one_transaction(tmp_path: Path,
 
 
 def test_a_cancelled_poll_is_not_written_and_the_others_are(tmp_path: Path, db_url: str) -> None:
-    config = _config(tmp_path, db_url, 3)
-    store = _CountingStore(open_store(config))
-    results = [_result(config, f"f{i}", [filler(i, 1)]) for i in range(3)]
+    store, results = _counting_store_and_results(tmp_path, db_url, 3)
 
     async def run() -> list[object]:
         with ThreadPoolExecutor(max_workers=1) as executor:
