@@ -19,7 +19,7 @@ import uuid
 import structlog
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, Table, bindparam, event, func, or_, text, update
+from sqlalchemy import Connection, Engine, Select, Table, bindparam, event, func, or_, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine, select
@@ -567,6 +567,8 @@ class _Plan:
         return InsertOutcome(stored=True, duplicate_of=self.duplicate_of, flagged=self.candidate.decision.flagged)
 
 
+_IN_CHUNK = 900  # values per IN list (with up to 50 feed ids beside it: under 999)
+
 _ARTICLE_COLUMNS = (
     "feed_id", "guid", "link", "canonical_url", "fingerprint", "title",
     "summary", "author", "language", "published_at", "published_is_fallback",
@@ -681,7 +683,8 @@ class SqlDedup:
         if fresh:
             rows = [self._story_row(plan) for plan in fresh]
             self._bulk_insert(Story, rows)
-            ids = dict(self.session.exec(select(Story.key, Story.id).where(Story.key.in_([r["key"] for r in rows]))).all())  # type: ignore[attr-defined]
+            keys = [row["key"] for row in rows]
+            ids = dict(self._select_in(lambda chunk: select(Story.key, Story.id).where(Story.key.in_(chunk)), keys))  # type: ignore[attr-defined]
             for plan, row in zip(fresh, rows, strict=True):
                 plan.story_id, plan.new_story = ids[row["key"]], True
         for plan in active:
@@ -699,12 +702,24 @@ class SqlDedup:
             return
         guids = sorted({plan.candidate.entry.guid for plan in plans})
         feed_ids = sorted({plan.feed_id for plan in plans})
-        query = select(Article.feed_id, Article.guid, Article.id).where(
-            Article.feed_id.in_(feed_ids), Article.guid.in_(guids)  # type: ignore[attr-defined,union-attr]
+        rows = self._select_in(
+            lambda chunk: select(Article.feed_id, Article.guid, Article.id).where(
+                Article.feed_id.in_(feed_ids), Article.guid.in_(chunk)  # type: ignore[attr-defined,union-attr]
+            ),
+            guids,
         )
-        ids = {(feed_id, guid): article_id for feed_id, guid, article_id in self.session.exec(query)}
+        ids = {(feed_id, guid): article_id for feed_id, guid, article_id in rows}
         for plan in plans:
             plan.article_id = ids[plan.key]
+
+    def _select_in(self, query_for: Callable[[list], Select], values: Sequence) -> list:
+        """The rows of one query per chunk of an IN list: a group of 50 large feeds can hold
+        tens of thousands of guids, and a statement may carry at most 32,766 parameters on
+        SQLite (999 on builds before 3.32) and 65,535 with psycopg."""
+        rows: list = []
+        for start in range(0, len(values), _IN_CHUNK):
+            rows.extend(self.session.exec(query_for(list(values[start : start + _IN_CHUNK]))).all())
+        return rows
 
     def _bulk_insert(self, model: type[SQLModel], rows: list[dict[str, object]]) -> None:
         """A Core executemany on the session's connection: the ORM's bulk path spends more
@@ -737,24 +752,30 @@ class SqlDedup:
     def _stored_keys(self, items: Sequence[Incoming]) -> set[tuple[str, str]]:
         feed_ids = sorted({item.feed_id for item in items})
         guids = sorted({item.candidate.entry.guid for item in items})
-        query = select(Article.feed_id, Article.guid).where(
-            Article.feed_id.in_(feed_ids), Article.guid.in_(guids)  # type: ignore[attr-defined,union-attr]
+        rows = self._select_in(
+            lambda chunk: select(Article.feed_id, Article.guid).where(
+                Article.feed_id.in_(feed_ids), Article.guid.in_(chunk)  # type: ignore[attr-defined,union-attr]
+            ),
+            guids,
         )
-        return {(feed_id, guid) for feed_id, guid in self.session.exec(query)}
+        return {(feed_id, guid) for feed_id, guid in rows}
 
     def _stored_urls(self, urls: list[str]) -> set[str]:
-        if not urls:
-            return set()
-        return set(self.session.exec(select(Article.canonical_url).where(Article.canonical_url.in_(urls))))  # type: ignore[union-attr,arg-type]
+        rows = self._select_in(
+            lambda chunk: select(Article.canonical_url).where(Article.canonical_url.in_(chunk)),  # type: ignore[union-attr,arg-type]
+            sorted(set(urls)),
+        )
+        return set(rows)
 
     def _by_fingerprint(self, fingerprints: list[str]) -> dict[str, _Known]:
-        query = (
-            select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint)
-            .where(Article.fingerprint.in_(fingerprints))  # type: ignore[attr-defined]
-            .order_by(Article.id)
+        rows = self._select_in(
+            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint)
+            .where(Article.fingerprint.in_(chunk))  # type: ignore[attr-defined]
+            .order_by(Article.id),
+            sorted(set(fingerprints)),
         )
         found: dict[str, _Known] = {}
-        for row in self.session.exec(query):
+        for row in rows:  # a fingerprint's rows come from one chunk, oldest first
             found.setdefault(row.fingerprint, _Known(row.id, row.story_id, row.duplicate_of, None))
         return found
 
@@ -765,15 +786,17 @@ class SqlDedup:
         values = sorted({value for f in features for value in f.band_hashes})
         if not values:
             return {}
-        hits = self.session.exec(
-            select(ArticleBand.article_id, ArticleBand.hash).where(ArticleBand.hash.in_(values))  # type: ignore[attr-defined]
-        ).all()
+        hits = self._select_in(
+            lambda chunk: select(ArticleBand.article_id, ArticleBand.hash).where(ArticleBand.hash.in_(chunk)),  # type: ignore[attr-defined]
+            values,
+        )
         if not hits:
             return {}
         ids = sorted({hit.article_id for hit in hits})
-        rows = self.session.exec(
-            select(Article.id, Article.story_id, Article.duplicate_of, Article.features).where(Article.id.in_(ids))  # type: ignore[union-attr]
-        ).all()
+        rows = self._select_in(
+            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.features).where(Article.id.in_(chunk)),  # type: ignore[union-attr]
+            ids,
+        )
         known = {
             row.id: _Known(row.id, row.story_id, row.duplicate_of, dedup.features_from_bytes(row.features) if row.features else None)
             for row in rows

@@ -114,6 +114,26 @@ def test_one_group_dedups_and_joins_stories_across_its_feeds(tmp_path: Path, db_
     store.engine.dispose()
 
 
+def test_a_group_larger_than_one_in_list_is_deduplicated_whole(tmp_path: Path, db_url: str) -> None:
+    """Look-ups are chunked (a statement's parameters are limited); a group of 1,400 entries
+    spans two chunks, and an entry seen again, or at another feed's URL, is found in any."""
+    config = _config(tmp_path, db_url, 3)
+    store = open_store(config)
+    big = [filler(0, i) for i in range(700)]
+    other = [filler(1, i) for i in range(700)]
+    first = store.record_polls([_result(config, "f0", big), _result(config, "f1", other)])
+    assert [poll.new for poll in first] == [700, 700]
+    # Again, plus a third feed linking to an article of the first at the end of the list.
+    again = store.record_polls([
+        _result(config, "f0", big),
+        _result(config, "f1", other),
+        _result(config, "f2", [item(big[-1]["guid"] + "?utm_source=x", "عنوان", "نص مختلف تماما")]),
+    ])
+    assert [(poll.new, poll.already_stored) for poll in again] == [(0, 700), (0, 700), (0, 1)]
+    assert _articles(store, "f0") + _articles(store, "f1") + _articles(store, "f2") == 1400
+    store.engine.dispose()
+
+
 def test_a_group_is_all_or_nothing(tmp_path: Path, db_url: str) -> None:
     """A crash in the middle of a group (here: the commit never happens) leaves no feed of
     the group half-written: its articles and its feed state are rolled back together."""
