@@ -156,7 +156,7 @@ def prepare_entry(entry: ParsedEntry, rules: RuleSet, dedup_config: DedupConfig)
         watch=decision.watch if decision.flagged else None,
         round=decision.round,
         config=dedup_config,
-        near_duplicates=rules.may_concern(entry.title, entry.summary),
+        near_duplicates=rules.could_concern(decision),
     )
     return Candidate(
         entry=entry,

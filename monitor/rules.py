@@ -699,6 +699,11 @@ class RuleSet:
             return False
         return self.prefilter is None or self.prefilter.may_match(title or "", body or "")
 
+    def could_concern(self, decision: Decision) -> bool:
+        """may_concern() for an article classify() has already decided: False exactly when
+        classify() stopped at the prefilter (or there is no watch), without a second search."""
+        return decision is not self._rejected
+
     @cached_property
     def _rejected(self) -> Decision:
         """The (immutable) decision for the bulk of a feed, which the prefilter rejects."""

@@ -53,3 +53,16 @@ def test_default_rules_pickle_small_for_the_parse_workers(default_rules: RuleSet
     assert clone.vocabulary() == default_rules.vocabulary()
     for article in ARTICLES:
         assert clone.classify(article["title"], article["body"]) == default_rules.classify(article["title"], article["body"])
+
+
+@pytest.mark.parametrize("pickled", [False, True], ids=["in-process", "in-a-worker"])
+def test_could_concern_agrees_with_may_concern(default_rules: RuleSet, pickled: bool) -> None:
+    """The poller asks could_concern(decision) instead of searching the text a second time;
+    it must answer what may_concern(text) answers, also on rules pickled to a worker."""
+    rules = pickle.loads(pickle.dumps(default_rules)) if pickled else default_rules
+    texts = [(a["title"], a["body"]) for a in ARTICLES]
+    texts += [("أخبار الطقس", "أمطار غزيرة على العاصمة"), ("", ""), ("الكويت", "زيارة رسمية إلى واشنطن")]
+    answers = {rules.may_concern(title, body) for title, body in texts}
+    assert answers == {True, False}  # the sample has both kinds
+    for title, body in texts:
+        assert rules.could_concern(rules.classify(title, body)) == rules.may_concern(title, body), title
