@@ -32,7 +32,6 @@ from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-from datasketch import MinHash
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.arabic import normalize, normalized_words
@@ -268,7 +267,12 @@ def shingle_hashes(words: list[str], config: DedupConfig) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutations for (num_perm, seed), shaped for broadcasting."""
+    """datasketch's affine32 permutations for (num_perm, seed), shaped for broadcasting.
+    Imported here, on first use: the datasketch package pulls in scipy (~60 MB and half a
+    second at start-up) for a process that may never compute a MinHash (the daemon's main
+    process, most CLI commands)."""
+    from datasketch import MinHash
+
     a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
     return a.astype(np.uint32)[None, :], b.astype(np.uint32)[None, :]
 
