@@ -1,13 +1,15 @@
 """Polling benchmark: a cold and a warm pass over a local feed farm, against newsboat.
 
-    .venv/bin/python bench/poll_bench.py [--feeds 500] [--items 40] [--concurrency 16] [--server nginx|python]
+    .venv/bin/python bench/poll_bench.py [--feeds 500] [--items 40] [--rounds 3] [--concurrency 16]
+                                         [--database PG_URL] [--server nginx|python]
 
 Generates FEEDS RSS files of ITEMS Arabic items each (about 2% of the items concern the
 Kuwait–US/UK dialogues, taken from the dev corpus; the rest is realistic filler built from
 the corpus vocabulary), serves them from nginx on 127.0.0.1 (`apt-get install nginx`; falls
 back to Python's threading HTTP server, which is slower and shares the CPU), then measures:
 
-- cold pass: empty SQLite database, every item fetched, parsed, classified, deduplicated, stored;
+- cold pass: empty database (a new SQLite file, or with --database a new PostgreSQL database
+  on that server), every item fetched, parsed, classified, deduplicated, stored;
 - warm pass: the same feeds again; nginx answers 304 to the stored validators;
 - peers, run in the same script over the same farm so the ratios do not depend on the
   machine: newsboat (C++, `apt-get install newsboat`; the peer issue 2's goal names) fetching
@@ -35,6 +37,8 @@ import tempfile
 import threading
 import time
 from email.utils import format_datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -48,10 +52,13 @@ sys.path.insert(0, str(REPO))
 import feedparser  # noqa: E402
 import httpx  # noqa: E402
 import structlog  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from monitor.arabic import normalize  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.daemon import open_store  # noqa: E402
+from monitor.store import normalise_url  # noqa: E402
 from monitor.poll import Poller  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
@@ -283,6 +290,11 @@ def main() -> None:
         "--concurrency", type=int, default=16,
         help="[polling] concurrency, also used as per_host: the farm's one host stands for many (default: 16, the shipped default)",
     )
+    parser.add_argument(
+        "--database", metavar="URL",
+        help="a PostgreSQL server URL (e.g. postgresql://postgres@127.0.0.1:5432/test): each round gets a"
+        " database of its own there; default: a fresh SQLite file per round",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="cold+warm rounds, each on a fresh database (default 3)")
     parser.add_argument("--skip-peer", action="store_true", help="skip the naive Python peer and newsboat")
     args = parser.parse_args()
@@ -312,18 +324,39 @@ def main() -> None:
             runs = []
             for round_number in range(args.rounds):
                 config_path = work / f"bench{round_number}.toml"
-                config_path.write_text(
-                    f'[monitor]\nstate_dir = "{work}/state{round_number}"\n'
-                    f"[polling]\nconcurrency = {args.concurrency}\nper_host = {args.concurrency}\n"
-                    f"parse_workers = {args.workers}\n{feeds_toml}\n{rules}",
-                    encoding="utf-8",
-                )
-                runs.append(one_round(load_config(config_path, {}), ids))
+                with fresh_database(args.database, work / f"state{round_number}") as database_url:
+                    config_path.write_text(
+                        f'[monitor]\nstate_dir = "{work}/state{round_number}"\n[database]\nurl = "{database_url}"\n'
+                        f"[polling]\nconcurrency = {args.concurrency}\nper_host = {args.concurrency}\n"
+                        f"parse_workers = {args.workers}\n{feeds_toml}\n{rules}",
+                        encoding="utf-8",
+                    )
+                    runs.append(one_round(load_config(config_path, {}), ids))
             peer_s, peer_items = (None, 0) if args.skip_peer else naive_peer(urls)
             newsboat = None if args.skip_peer else newsboat_peer(urls, work, args.rounds)
         finally:
             server.stop()
     report(args, total_items, runs, peer_s, peer_items, newsboat)
+
+
+@contextmanager
+def fresh_database(server_url: str | None, state: Path) -> Iterator[str]:
+    """An empty database for one round: a new SQLite file, or with --database a PostgreSQL
+    database created for the round on that server and dropped after it."""
+    if server_url is None:
+        yield f"sqlite:///{state}/monitor.db"
+        return
+    url = make_url(normalise_url(server_url))
+    name = f"poll_bench_{os.getpid()}_{state.name}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @dataclass(frozen=True)
@@ -342,7 +375,7 @@ class Round:
 
 
 def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
-    """A cold pass into a fresh SQLite database, then a warm pass over the same feeds."""
+    """A cold pass into a fresh database, then a warm pass over the same feeds."""
     store = open_store(config)
     workers = WorkerPeak()
     machine_before, own_before = machine_cpu_seconds(), own_cpu_seconds()
@@ -376,7 +409,11 @@ def report(args, total_items: int, runs: list[Round], peer_s, peer_items: int, n
     best = min(runs, key=lambda r: r.cold_s)
     cold_median = statistics.median(r.cold_s for r in runs)
     warm_best, warm_median = min(r.warm_s for r in runs), statistics.median(r.warm_s for r in runs)
-    print(f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server}, rounds={len(runs)}")
+    engine = "postgresql" if args.database else "sqlite"
+    print(
+        f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server},"
+        f" database={engine}, rounds={len(runs)}"
+    )
     print(
         f"cold pass: best {best.cold_s:6.2f} s ({total_items / best.cold_s:.0f} items/s), median {cold_median:6.2f} s"
         f"  stored={best.stored}  failures={sum(r.failures for r in runs)}"
