@@ -196,7 +196,7 @@ class GroupWriter:
         return await future
 
     def _schedule(self) -> None:
-        self._pending = [(result, future) for result, future in self._pending if not future.cancelled()]
+        self._drop_cancelled()
         if self._writing or not self._pending:
             return
         if len(self._pending) >= self.MAX_FEEDS or self.linger <= 0:
@@ -206,8 +206,18 @@ class GroupWriter:
 
     def _linger_over(self) -> None:
         self._timer = None
+        self._drop_cancelled()
         if not self._writing and self._pending:
             self._write_next()
+
+    def _drop_cancelled(self) -> None:
+        self._pending = [(result, future) for result, future in self._pending if not future.cancelled()]
+
+    def close(self) -> None:
+        """Stop lingering (the poller is closing: every poll it still waits for was cancelled)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _write_next(self) -> None:
         if self._timer is not None:
@@ -261,6 +271,7 @@ class Poller:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._fetcher.__aexit__(*exc_info)
+        self._writer.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._db.shutdown(wait=True)
         self.store.release_leases(self.owner)
