@@ -230,3 +230,26 @@ def test_a_cancelled_poll_is_not_written_and_the_others_are(tmp_path: Path, db_u
     assert store.groups == [["f0"], ["f1"]]
     assert _articles(store, "f2") == 0
     store.engine.dispose()
+
+
+def test_closing_the_writer_during_its_linger_writes_nothing_and_raises_nothing(tmp_path: Path, db_url: str) -> None:
+    """Shutdown cancels polls still waiting for the writer; closing it then must leave no
+    timer that would fire into the closed store thread."""
+    store, results = _counting_store_and_results(tmp_path, db_url, 1)
+    errors: list[dict] = []
+
+    async def run() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        executor = ThreadPoolExecutor(max_workers=1)
+        writer = GroupWriter(store, executor, linger=0.1)
+        task = asyncio.create_task(writer.record(results[0]))
+        await asyncio.sleep(0.02)
+        task.cancel()
+        writer.close()
+        executor.shutdown(wait=True)
+        await asyncio.sleep(0.2)  # past the linger
+
+    asyncio.run(run())
+    assert errors == [] and store.groups == []
+    assert _articles(store, "f0") == 0
+    store.engine.dispose()
