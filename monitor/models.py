@@ -178,3 +178,5 @@ class Delivery(SQLModel, table=True):
     next_attempt_at: datetime = Field(sa_column=_ts(nullable=False, index=True))
     give_up_at: datetime = Field(sa_column=_ts(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
+    # Set while a process is sending it ("host:pid"); next_attempt_at is then the lease's end.
+    lease_owner: str | None = Field(default=None, max_length=128)

@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from monitor.config import Config
@@ -46,7 +46,7 @@ from monitor.digest import (
     render_email,
 )
 from monitor.models import AlertSent, Article, Delivery, DigestItem as DigestItemRow, DigestRun, Feed, Story, utcnow
-from monitor.store import Store
+from monitor.store import HOST, Store, pid_alive, this_process
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +54,7 @@ EXCERPT_CHARS = 420
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
+SEND_LEASE = timedelta(minutes=10)  # far longer than one attempt (SMTP 30 s, webhook 10 s per step)
 
 
 # -- schedule ------------------------------------------------------------------------------
@@ -322,16 +323,58 @@ def _delivery(
 async def send_due(store: Store, config: Config, now: datetime | None = None, only: str | None = None) -> list[Delivery]:
     """Attempt every queued delivery whose time has come; record each outcome at once."""
     now = now or utcnow()
-    with store.session() as session:
-        query = select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-        if only is not None:
-            query = select(Delivery).where(Delivery.id == only)
-        due = list(session.exec(query.order_by(Delivery.created_at)))
+    _release_dead_leases(store, now)
     done = []
-    for delivery in due:
+    while (delivery := _claim_next(store, now, only)) is not None:
         result = await _attempt(config, delivery)
         done.append(_record(store, delivery.id, result, now))
     return done
+
+
+def _claim_next(store: Store, now: datetime, only: str | None) -> Delivery | None:
+    """Lease the oldest due delivery to this process, one at a time, just before sending it:
+    a second daemon (or `monitor digest send` beside the daemon) then finds it no longer due,
+    on PostgreSQL and on SQLite alike, so two senders never send one message. The lease is
+    next_attempt_at pushed past any attempt's length; the UPDATE re-checks that the row is
+    still due, so of two claims racing for one row only one gets it. A sender that dies
+    holds its delivery until a process on its host frees it, or the lease runs out."""
+    due = (Delivery.status == "pending", Delivery.next_attempt_at <= now)
+    oldest = select(Delivery.id).where(*due).order_by(Delivery.created_at).limit(1)  # type: ignore[arg-type]
+    if only is not None:
+        oldest = oldest.where(Delivery.id == only)
+    if store.engine.dialect.name == "postgresql":
+        oldest = oldest.with_for_update(skip_locked=True)
+    claim = (
+        update(Delivery)
+        .where(Delivery.id == oldest.scalar_subquery(), *due)  # type: ignore[arg-type]
+        .values(next_attempt_at=now + SEND_LEASE, lease_owner=this_process())
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    with store.session() as session:
+        delivery_id = session.execute(claim).scalar()
+        row = session.get(Delivery, delivery_id) if delivery_id is not None else None
+        session.commit()
+        return row
+
+
+def _release_dead_leases(store: Store, now: datetime) -> None:
+    """Deliveries leased by a process of this host that no longer exists (killed while
+    sending) are due again at once; the receiver drops the repeat by its id."""
+    with store.session() as session:
+        rows = session.exec(
+            select(Delivery).where(Delivery.status == "pending", Delivery.lease_owner.like(f"{HOST}:%"))  # type: ignore[union-attr]
+        ).all()
+        freed = 0
+        for row in rows:
+            pid = (row.lease_owner or "").rpartition(":")[2]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                row.lease_owner, row.next_attempt_at = None, now
+                session.add(row)
+                freed += 1
+        session.commit()
+    if freed:
+        log.info("released the deliveries of a dead sender", deliveries=freed)
 
 
 async def _attempt(config: Config, delivery: Delivery) -> DeliveryResult:
@@ -356,6 +399,7 @@ def _record(store: Store, delivery_id: str, result: DeliveryResult, now: datetim
         row = session.get(Delivery, delivery_id)
         assert row is not None
         row.attempts += 1
+        row.lease_owner = None
         if result.ok:
             row.status, row.sent_at, row.last_error = "sent", now, None
             bound.info("delivered", channel=row.channel_id, attempts=row.attempts)
@@ -390,6 +434,8 @@ def retry_delivery(store: Store, delivery_id: str, now: datetime | None = None) 
             raise LookupError(f"no delivery {delivery_id!r}")
         if row.status == "sent":
             raise ValueError(f"delivery {delivery_id} was already sent at {row.sent_at}")
+        if row.lease_owner is not None and row.next_attempt_at > now:
+            raise ValueError(f"delivery {delivery_id} is being sent right now by {row.lease_owner}")
         row.status, row.next_attempt_at, row.give_up_at = "pending", now, now + GIVE_UP_AFTER
         session.add(row)
         session.commit()

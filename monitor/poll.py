@@ -29,22 +29,11 @@ from monitor.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
 from monitor.models import utcnow
 from monitor.parse import ParsedEntry, parse_feed
 from monitor.rules import Decision, RuleSet
-from monitor.store import DueFeed, Store, StoredPoll, decision_json
+from monitor.store import HOST, DueFeed, Store, StoredPoll, decision_json, pid_alive, this_process
 
 log = structlog.get_logger(__name__)
 
 LEASE = timedelta(minutes=10)
-HOST = os.uname().nodename
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -249,7 +238,7 @@ class Poller:
 
     config: Config
     store: Store
-    owner: str = field(default_factory=lambda: f"{HOST}:{os.getpid()}")
+    owner: str = field(default_factory=this_process)
     rng: random.Random = field(default_factory=random.Random)
 
     async def __aenter__(self) -> Poller:

@@ -8,6 +8,7 @@ the database as it was before or after that feed, never in between.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,24 @@ if TYPE_CHECKING:
     from monitor.rules import Decision, RuleSet
 
 log = structlog.get_logger(__name__)
+
+HOST = os.uname().nodename
+
+
+def this_process() -> str:
+    """The owner recorded on what this process leases (feeds being polled, deliveries being
+    sent), so that a restart on the same host can free what a killed process held."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def normalise_url(url: str) -> str:

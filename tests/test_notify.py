@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from monitor import notify
 from monitor.config import Config
 from monitor.daemon import open_store
 from monitor.models import Article, Delivery, Feed, Story
-from monitor.store import Store
+from monitor.store import Store, make_engine
 from tests.conftest import REPO, make_config
 from tests.smtpserver import SmtpServer, free_port, smtp_server, start_smtp_server, tls_certs  # noqa: F401
 from tests.webhookreceiver import WebhookReceiver, webhook_receiver  # noqa: F401
@@ -347,4 +348,43 @@ def test_cli_preview_and_deliveries_list(tmp_path: Path, relay: SmtpServer, webh
     assert listing.count(" sent ") == 2
     assert main(["--config", str(config.source), "deliveries", "list", "--failed"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 1  # the header only
+    store.engine.dispose()
+
+
+def test_two_senders_at_once_send_each_message_once(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                                     webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    """Two daemons sharing one database (or `monitor digest send` beside the daemon) run the
+    outbox at the same moment, in two threads with engines of their own: each delivery is
+    leased to one of them, so every message arrives exactly once."""
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver, alerts=True)
+    store = open_store(config)
+    for number in range(6):
+        _add_story(store, feed_id="kuna", title=f"الحوار الاستراتيجي الكويتي الأمريكي {number}")
+    assert notify.queue_alerts(store, config) == 6
+    notify.build_digest(store, config, config.digests[0], slot=datetime.now(UTC))
+    webhook_receiver.answer_slowly(7, seconds=0.1)  # each send takes a moment: the senders overlap
+    senders = [Store(make_engine(config.database_url)) for _ in range(2)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda sender: asyncio.run(notify.send_due(sender, config)), senders))
+    assert sorted(len(batch) for batch in done) != [0, 8]  # both senders took part
+    assert sum(len(batch) for batch in done) == 8
+    ids = [accepted.webhook_id for accepted in webhook_receiver.accepted]
+    assert len(ids) == 7 and len(set(ids)) == 7  # 6 alerts + 1 digest, each once
+    assert len(relay.received) == 1
+    assert all(row.status == "sent" and row.attempts == 1 and row.lease_owner is None for row in _rows(store))
+    for sender in senders:
+        sender.engine.dispose()
+    store.engine.dispose()
+
+
+def test_a_delivery_being_sent_cannot_be_retried_by_hand(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                                         webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي")
+    notify.build_digest(store, config, config.digests[0], slot=datetime.now(UTC))
+    claimed = notify._claim_next(store, datetime.now(UTC), None)  # this process is sending it
+    assert claimed is not None and claimed.lease_owner is not None
+    with pytest.raises(ValueError, match="being sent right now"):
+        notify.retry_delivery(store, claimed.id)
     store.engine.dispose()

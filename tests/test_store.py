@@ -38,6 +38,7 @@ def test_migrations_create_the_schema_the_models_describe(db_url: str) -> None:
 def test_large_columns_compress_with_lz4_on_postgresql_and_migrations_go_down_and_up(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
+    head = current_revision(engine)
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             offered = connection.execute(
@@ -55,7 +56,7 @@ def test_large_columns_compress_with_lz4_on_postgresql_and_migrations_go_down_an
         command.downgrade(cfg, "0002")
     assert current_revision(engine) == "0002"
     upgrade(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == head
     engine.dispose()
 
 

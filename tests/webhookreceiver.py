@@ -52,6 +52,7 @@ class _Plan:
     status: int
     retry_after: str | None
     hang: float
+    delay: float = 0.0  # accept, but only after this many seconds
 
 
 class WebhookReceiver:
@@ -79,6 +80,11 @@ class WebhookReceiver:
         with self._lock:
             self._plans.extend(_Plan(status, retry_after, 0.0) for _ in range(count))
 
+    def answer_slowly(self, count: int, seconds: float) -> None:
+        """Accept the next `count` requests normally, each after `seconds`."""
+        with self._lock:
+            self._plans.extend(_Plan(204, None, 0.0, delay=seconds) for _ in range(count))
+
     def hang_next(self, count: int, seconds: float = 30.0) -> None:
         with self._lock:
             self._plans.extend(_Plan(200, None, seconds) for _ in range(count))
@@ -104,6 +110,9 @@ class WebhookReceiver:
             self.attempts.append(Attempt(webhook_id, None, verified=True))
             self._stopping.wait(plan.hang)
             return None
+        if plan is not None and plan.delay:
+            self._stopping.wait(plan.delay)
+            plan = None
         if plan is not None:
             self.attempts.append(Attempt(webhook_id, plan.status, verified=True))
             extra = {"Retry-After": plan.retry_after} if plan.retry_after else {}
