@@ -269,9 +269,11 @@ def resolve_sqlite_path(url: str, state_dir: Path) -> str:
 
 def _resolve_template_dirs(document: dict[str, Any], base: Path) -> None:
     """A relative `template_dir` means "next to this config file", wherever the daemon runs."""
-    for digest in document.get("digests", []) if isinstance(document.get("digests"), list) else []:
-        if isinstance(digest, dict) and isinstance(digest.get("template_dir"), str):
-            digest["template_dir"] = str(base / Path(digest["template_dir"]).expanduser())
+    for kind in ("digests", "alerts"):
+        sections = document.get(kind)
+        for section in sections if isinstance(sections, list) else []:
+            if isinstance(section, dict) and isinstance(section.get("template_dir"), str):
+                section["template_dir"] = str(base / Path(section["template_dir"]).expanduser())
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

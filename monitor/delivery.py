@@ -156,22 +156,10 @@ class WebhookChannel(_Named):
 Channel = Annotated[EmailChannel | WebhookChannel, Field(discriminator="type")]
 
 
-class DigestConfig(_Named):
-    """`[[digests]]`: what goes into a daily digest, when, and where it is sent."""
+class _Templated(_Named):
+    """A section whose emails are rendered from templates a user may override."""
 
-    at: str
-    watches: list[str] = Field(min_length=1)
-    channels: list[str] = Field(min_length=1)
-    send_empty: bool = False
-    max_age: Duration | None = None
     template_dir: Path | None = Field(None, description="templates here override the shipped ones by name")
-
-    @field_validator("at")
-    @classmethod
-    def _wall_clock(cls, value: str) -> str:
-        if not _AT.match(value):
-            raise ValueError(f'must be a 24-hour local time "HH:MM", got {value!r}')
-        return value
 
     @field_validator("template_dir")
     @classmethod
@@ -181,8 +169,26 @@ class DigestConfig(_Named):
         return value
 
 
-class AlertConfig(_Named):
-    """`[[alerts]]`: stories sent on their own as soon as they are flagged."""
+class DigestConfig(_Templated):
+    """`[[digests]]`: what goes into a daily digest, when, and where it is sent."""
+
+    at: str
+    watches: list[str] = Field(min_length=1)
+    channels: list[str] = Field(min_length=1)
+    send_empty: bool = False
+    max_age: Duration | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _wall_clock(cls, value: str) -> str:
+        if not _AT.match(value):
+            raise ValueError(f'must be a 24-hour local time "HH:MM", got {value!r}')
+        return value
+
+
+class AlertConfig(_Templated):
+    """`[[alerts]]`: stories sent on their own as soon as they are flagged (alert.html and
+    alert.txt in `template_dir` override the shipped ones)."""
 
     watches: list[str] = Field(min_length=1)
     min_score: float = Field(0, ge=0)

@@ -287,6 +287,7 @@ def _render_alert(config: Config, alert: AlertConfig, channel_id: str, item: Dig
             message_id=_message_id(delivery_id),
             generated_at=now,
             timezone=config.monitor.timezone,
+            template_dir=alert.template_dir,
         )
         return bytes(message)
     return _json_bytes(alert_payload(item, alert_id=alert.id, delivery_id=delivery_id, generated_at=now))

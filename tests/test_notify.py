@@ -29,7 +29,8 @@ from tests.webhookreceiver import WebhookReceiver, webhook_receiver  # noqa: F40
 UTC = timezone.utc
 
 
-def _config(tmp_path: Path, db_url: str, *, smtp_port: int, hook: WebhookReceiver, alerts: bool = False) -> Config:
+def _config(tmp_path: Path, db_url: str, *, smtp_port: int, hook: WebhookReceiver, alerts: bool = False,
+            extra: str = "") -> Config:
     body = f"""
 [[feeds]]
 id = "kuna"
@@ -66,6 +67,7 @@ channels = ["desk", "hook"]
 """
     if alerts:
         body += '\n[[alerts]]\nid = "urgent"\nwatches = ["kw-us"]\nchannels = ["hook"]\n'
+    body += extra
     return make_config(tmp_path, body, db_url=db_url, environ={"HOOK_SECRET": hook.secret})
 
 
@@ -387,4 +389,22 @@ def test_a_delivery_being_sent_cannot_be_retried_by_hand(tmp_path: Path, db_url:
     assert claimed is not None and claimed.lease_owner is not None
     with pytest.raises(ValueError, match="being sent right now"):
         notify.retry_delivery(store, claimed.id)
+    store.engine.dispose()
+
+
+def test_an_alert_email_uses_the_alerts_own_templates(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                                      webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    templates = tmp_path / "alert-templates"
+    templates.mkdir()
+    (templates / "alert.txt").write_text("عاجل للمكتب: {{ alert.item.headline }}\n", encoding="utf-8")
+    alert = f'\n[[alerts]]\nid = "desk-now"\nwatches = ["kw-us"]\nchannels = ["desk"]\ntemplate_dir = "{templates}"\n'
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver, extra=alert)
+    store = open_store(config)
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي الكويتي الأمريكي")
+    assert notify.queue_alerts(store, config) == 1
+    asyncio.run(notify.send_due(store, config))
+    [received] = relay.received
+    text = received.message.get_body(("plain",)).get_content()
+    assert text.startswith("عاجل للمكتب: الحوار الاستراتيجي")  # the override
+    assert "الحوار الاستراتيجي" in received.message.get_body(("html",)).get_content()  # shipped alert.html
     store.engine.dispose()
