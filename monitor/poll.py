@@ -104,7 +104,8 @@ def settle_garbage_collector() -> None:
     rows) that reference counting frees; the default gen-0 threshold of 700 made the
     collector run hundreds of times per feed for nothing (poll_bench: ~1.4 s of the main
     process's 7.7 s in a cold pass)."""
-    gc.collect()  # garbage left from start-up must not be frozen with the rest
+    gc.unfreeze()  # a config reload starts a new poller: what the old one froze may be garbage now
+    gc.collect()  # and garbage must not be frozen with the rest
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from monitor.cli import main
 from monitor.config import Config
 from monitor.daemon import open_store
 from monitor.models import Article, Feed, Story
-from monitor.poll import Poller
+from monitor.poll import Poller, settle_garbage_collector
 from monitor.store import Store
 from tests.conftest import REPO, make_config, write_config
 from tests.feedserver import FeedServer, feed_server  # noqa: F401
@@ -424,3 +425,18 @@ def test_same_story_from_two_feeds_in_one_pass_and_after_a_restart(
         flagged_stories = session.exec(select(Story).where(Story.flagged_at.is_not(None))).all()
         assert len(flagged_stories) == 1
     restarted.engine.dispose()
+
+
+def test_a_new_poller_lets_go_of_what_the_previous_one_froze() -> None:
+    """Each poller freezes what is alive at its start (the collector then skips it); after a
+    config reload, the previous config's cyclic garbage must still be collectable."""
+    class Node:
+        peer: object
+
+    first, second = Node(), Node()
+    first.peer, second.peer = second, first
+    gone = weakref.ref(first)
+    settle_garbage_collector()  # the first poller: the cycle is alive and frozen
+    del first, second
+    settle_garbage_collector()  # the next one, after SIGHUP
+    assert gone() is None
