@@ -419,7 +419,7 @@ def _root_message(exc: BaseException) -> str:
 def _response_failure(
     common: dict[str, Any], error: str, started: float, retry_after: float | None = None
 ) -> FetchOutcome:
-    """A failure after the response arrived: its status, URL and headers are kept."""
+    """A failed fetch; `common` keeps what is known of the response (status, URL, headers)."""
     return FetchOutcome(
         **common,
         status="error",
@@ -434,19 +434,8 @@ def _response_failure(
 
 
 def _failure(req: FeedRequest, error: str, started: float) -> FetchOutcome:
-    return FetchOutcome(
-        feed_id=req.feed_id,
-        requested_url=req.url,
-        final_url=None,
-        permanent_redirect=None,
-        status="error",
-        http_status=None,
-        body=None,
-        headers={},
-        etag=None,
-        last_modified=None,
-        body_hash=None,
-        retry_after=None,
-        error=error,
-        elapsed=time.perf_counter() - started,
+    """A failure before any response (DNS, connection, timeout, bad URL)."""
+    before_response = dict(
+        feed_id=req.feed_id, requested_url=req.url, final_url=None, permanent_redirect=None, http_status=None, headers={}
     )
+    return _response_failure(before_response, error, started)

@@ -46,7 +46,7 @@ from monitor.digest import (
     render_email,
 )
 from monitor.models import AlertSent, Article, Delivery, DigestItem as DigestItemRow, DigestRun, Feed, Story, utcnow
-from monitor.store import HOST, Store, pid_alive, this_process
+from monitor.store import HOST, Store, held_by_dead_process, this_process
 
 log = structlog.get_logger(__name__)
 
@@ -368,8 +368,7 @@ def _release_dead_leases(store: Store, now: datetime) -> None:
         ).all()
         freed = 0
         for row in rows:
-            pid = (row.lease_owner or "").rpartition(":")[2]
-            if pid.isdigit() and not pid_alive(int(pid)):
+            if held_by_dead_process(row.lease_owner):
                 row.lease_owner, row.next_attempt_at = None, now
                 session.add(row)
                 freed += 1

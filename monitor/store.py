@@ -23,7 +23,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, Select, Table, bindparam, event, func, or_, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine, select
 
 from monitor import dedup
 from monitor.dedup import ArticleFeatures, DedupConfig
@@ -42,6 +42,12 @@ def this_process() -> str:
     """The owner recorded on what this process leases (feeds being polled, deliveries being
     sent), so that a restart on the same host can free what a killed process held."""
     return f"{HOST}:{os.getpid()}"
+
+
+def held_by_dead_process(owner: str | None, is_alive: Callable[[int], bool] | None = None) -> bool:
+    """Whether a lease owner "host:pid" (of this host: callers select those) has exited."""
+    pid = (owner or "").rpartition(":")[2]
+    return pid.isdigit() and not (is_alive or pid_alive)(int(pid))
 
 
 def pid_alive(pid: int) -> bool:
@@ -269,8 +275,7 @@ class Store:
         with self.session() as session:
             rows = session.exec(select(Feed).where(Feed.lease_owner.like(f"{host}:%"))).all()  # type: ignore[union-attr]
             for row in rows:
-                pid = (row.lease_owner or "").rpartition(":")[2]
-                if pid.isdigit() and not is_alive(int(pid)):
+                if held_by_dead_process(row.lease_owner, is_alive):
                     row.lease_owner, row.lease_until = None, None
                     session.add(row)
                     freed.append(row.id)
@@ -588,6 +593,7 @@ class _Plan:
 
 _IN_CHUNK = 900  # values per IN list (with up to 50 feed ids beside it: under 999)
 
+_STORY_COLUMNS = ("key", "first_seen_at", "watch", "round", "flagged_at", "score")
 _ARTICLE_COLUMNS = (
     "feed_id", "guid", "link", "canonical_url", "fingerprint", "title",
     "summary", "author", "language", "published_at", "published_is_fallback",
@@ -701,11 +707,11 @@ class SqlDedup:
                 fresh.append(plan)
         if fresh:
             rows = [self._story_row(plan) for plan in fresh]
-            self._bulk_insert(Story, rows)
-            keys = [row["key"] for row in rows]
+            _insert_rows(self.session.connection(), Story.__table__, _STORY_COLUMNS, rows)  # type: ignore[attr-defined]
+            keys = [row[0] for row in rows]
             ids = dict(self._select_in(lambda chunk: select(Story.key, Story.id).where(Story.key.in_(chunk)), keys))  # type: ignore[attr-defined]
-            for plan, row in zip(fresh, rows, strict=True):
-                plan.story_id, plan.new_story = ids[row["key"]], True
+            for plan, key in zip(fresh, keys, strict=True):
+                plan.story_id, plan.new_story = ids[key], True
         for plan in active:
             if plan.story_of is not None:
                 plan.story_id = plan.story_of.story_id
@@ -740,22 +746,13 @@ class SqlDedup:
             rows.extend(self.session.exec(query_for(list(values[start : start + _IN_CHUNK]))).all())
         return rows
 
-    def _bulk_insert(self, model: type[SQLModel], rows: list[dict[str, object]]) -> None:
-        """A Core executemany on the session's connection: the ORM's bulk path spends more
-        time collecting per-row state than the database spends inserting."""
-        self.session.connection().execute(model.__table__.insert(), rows)  # type: ignore[attr-defined]
-
     @staticmethod
-    def _story_row(plan: _Plan) -> dict[str, object]:
+    def _story_row(plan: _Plan) -> tuple:
+        """The values of _STORY_COLUMNS, in that order."""
         decision = plan.candidate.decision
-        return {
-            "key": uuid.uuid4().hex,
-            "first_seen_at": plan.seen_at,
-            "watch": decision.watch,
-            "round": decision.round,
-            "flagged_at": plan.seen_at if decision.flagged else None,
-            "score": decision.score if decision.flagged else 0.0,
-        }
+        flagged_at = plan.seen_at if decision.flagged else None
+        score = decision.score if decision.flagged else 0.0
+        return (uuid.uuid4().hex, plan.seen_at, decision.watch, decision.round, flagged_at, score)
 
     @staticmethod
     def _article_row(plan: _Plan, rules_fingerprint: str) -> tuple:
