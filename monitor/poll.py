@@ -24,28 +24,16 @@ import structlog
 
 from monitor import dedup
 from monitor.config import Config
-from monitor.dedup import ArticleFeatures, DedupConfig
+from monitor.dedup import DedupConfig
 from monitor.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
 from monitor.models import utcnow
 from monitor.parse import ParsedEntry, parse_feed
-from monitor.rules import Decision, RuleSet
-from monitor.store import HOST, DueFeed, Store, StoredPoll, decision_json, pid_alive, this_process
+from monitor.rules import RuleSet
+from monitor.store import HOST, Candidate, DueFeed, PollResult, Store, StoredPoll, decision_json, pid_alive, this_process
 
 log = structlog.get_logger(__name__)
 
 LEASE = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A parsed entry not yet stored for its feed, with what classify and dedup made of it."""
-
-    entry: ParsedEntry
-    decision: Decision
-    features: ArticleFeatures
-    # Serialised here, in the worker process, so the single database writer does not have to.
-    decision_json: str
-    features_blob: bytes
 
 
 @dataclass(frozen=True)
@@ -54,20 +42,6 @@ class ProcessedFeed:
     entries: int
     warnings: tuple[str, ...]
     error: str | None
-
-
-@dataclass(frozen=True)
-class PollResult:
-    """Everything the store needs to commit one feed's poll in one transaction."""
-
-    feed: DueFeed
-    outcome: FetchOutcome
-    candidates: tuple[Candidate, ...]
-    error: str | None
-    fetched_at: datetime
-    next_poll_at: datetime
-    rules_fingerprint: str
-    dedup_config: DedupConfig
 
 
 @dataclass(frozen=True)

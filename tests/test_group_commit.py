@@ -22,8 +22,8 @@ from monitor.daemon import open_store
 from monitor.fetch import FetchOutcome
 from monitor.models import Article, Feed, Story
 from monitor.parse import parse_feed
-from monitor.poll import GroupWriter, PollResult, prepare_entry
-from monitor.store import DueFeed, Store, StoredPoll
+from monitor.poll import GroupWriter, prepare_entry
+from monitor.store import DueFeed, PollResult, Store, StoredPoll
 from tests.conftest import make_config
 from tests.test_poll import RELEVANT_BODY, RELEVANT_TITLE, filler, item, rss
 

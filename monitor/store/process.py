@@ -1,0 +1,31 @@
+"""Who holds a lease: each process records "host:pid" on the feeds it polls and the
+deliveries it sends, so that a process of the same host can tell when the holder has died."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+HOST = os.uname().nodename
+
+
+def this_process() -> str:
+    """The owner recorded on what this process leases (feeds being polled, deliveries being
+    sent), so that a restart on the same host can free what a killed process held."""
+    return f"{HOST}:{os.getpid()}"
+
+
+def held_by_dead_process(owner: str | None, is_alive: Callable[[int], bool] | None = None) -> bool:
+    """Whether a lease owner "host:pid" (of this host: callers select those) has exited."""
+    pid = (owner or "").rpartition(":")[2]
+    return pid.isdigit() and not (is_alive or pid_alive)(int(pid))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

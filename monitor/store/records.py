@@ -1,0 +1,77 @@
+"""What crosses from a poll into the store: a poll's result and each candidate article,
+and what the store reports back. They live here, with the store that consumes them, so
+that `poll` depends on `store` and never the other way round."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from monitor.dedup import ArticleFeatures, DedupConfig
+from monitor.fetch import FetchOutcome
+from monitor.parse import ParsedEntry
+from monitor.rules import Decision
+from monitor.store.feeds import DueFeed
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A parsed entry not yet stored for its feed, with what classify and dedup made of it."""
+
+    entry: ParsedEntry
+    decision: Decision
+    features: ArticleFeatures
+    # Serialised here, in the worker process, so the single database writer does not have to.
+    decision_json: str
+    features_blob: bytes
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """Everything the store needs to commit one feed's poll in one transaction."""
+
+    feed: DueFeed
+    outcome: FetchOutcome
+    candidates: tuple[Candidate, ...]
+    error: str | None
+    fetched_at: datetime
+    next_poll_at: datetime
+    rules_fingerprint: str
+    dedup_config: DedupConfig
+
+
+@dataclass(frozen=True)
+class InsertOutcome:
+    stored: bool  # False: the entry was already stored (same feed+guid or same canonical URL)
+    duplicate_of: int | None = None
+    flagged: bool = False
+
+
+@dataclass
+class StoredPoll:
+    new: int = 0
+    already_stored: int = 0
+    near_duplicates: int = 0
+    flagged: int = 0
+
+    def add(self, outcome: InsertOutcome) -> None:
+        if not outcome.stored:
+            self.already_stored += 1
+            return
+        self.new += 1
+        self.near_duplicates += outcome.duplicate_of is not None
+        self.flagged += outcome.flagged
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A new entry of a feed's poll, on its way into the database."""
+
+    feed_id: str
+    candidate: Candidate
+    seen_at: datetime
+
+
+def decision_json(payload: dict) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
