@@ -33,8 +33,15 @@ FUTURE_TOLERANCE = timedelta(days=1)
 # Dates before this are placeholder epochs (0 → 1970), not publication times.
 EARLIEST_PLAUSIBLE = datetime(1995, 1, 1, tzinfo=UTC)
 
+# What a reader never sees. A self-closing tag ("<iframe src=…/>", usual in feeds written as
+# XML) is an empty element; an unclosed script or style hides the rest (it is code), but an
+# unclosed embed (<object> without </object>) is only its tag, so the article's words after
+# a video embed still reach the rules.
 _DROPPED_ELEMENTS = re.compile(
-    r"<(script|style|noscript|template|iframe|object)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+    r"<(?:script|style|noscript|template|iframe|object)\b[^>]*/>"
+    r"|<(script|style)\b[^>]*>.*?(?:</\1\s*>|\Z)"
+    r"|<(noscript|template|iframe|object)\b[^>]*>(?:.*?</\2\s*>)?",
+    re.IGNORECASE | re.DOTALL,
 )
 _COMMENTS = re.compile(r"<!--.*?(?:-->|\Z)|<!\[CDATA\[|\]\]>", re.DOTALL)
 # Block-level boundaries become spaces so "<p>a</p><p>b</p>" reads "a b", not "ab";

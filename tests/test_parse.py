@@ -157,6 +157,44 @@ def test_html_to_text(markup: str, text: str) -> None:
     assert html_to_text(markup) == text
 
 
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        ('قبل<iframe src="https://www.youtube.com/embed/x"/> بعد', "قبل بعد"),
+        ('قبل<IFRAME src="https://v.example/1" /> بعد', "قبل بعد"),
+        ("قبل<script/> بعد", "قبل بعد"),
+        ('قبل<script src="https://x.example/a.js"/> بعد', "قبل بعد"),
+        ("قبل<style/> بعد", "قبل بعد"),
+        ("قبل<noscript/> بعد", "قبل بعد"),
+        ("قبل<template/> بعد", "قبل بعد"),
+        ('قبل<object classid="clsid:C932BA85"/> بعد', "قبل بعد"),
+        ('قبل<object data="v.swf"> بعد <b>الحوار</b>', "قبل بعد الحوار"),  # unclosed: only the tag goes
+        ('قبل<object data="v.swf"><param name="a" value="b"/>احتياطي</object> بعد', "قبل بعد"),
+        ('قبل<iframe src="v">محتوى الإطار</iframe> بعد', "قبل بعد"),
+        ("قبل<iframe src=\"v\"> بعد", "قبل بعد"),  # unclosed iframe: the words after it stay
+        ("قبل<noscript>فعّل جافاسكربت</noscript> بعد", "قبل بعد"),
+        ("قبل<script>a = '/>';</script> بعد", "قبل بعد"),
+    ],
+)
+def test_embeds_never_swallow_the_text_after_them(markup: str, text: str) -> None:
+    assert html_to_text(markup) == text
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
+def test_words_after_a_video_embed_reach_the_entry(fast: bool) -> None:
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>t</title>'
+        "<item><title>فيديو</title><link>https://x.example/1</link>"
+        '<description>مقدمة&lt;iframe src="https://www.youtube.com/embed/x"/&gt; الحوار الاستراتيجي</description>'
+        "</item><item><title>فيديو 2</title><link>https://x.example/2</link>"
+        '<content:encoded><![CDATA[مقدمة<object data="v.swf"> الحوار الاستراتيجي]]></content:encoded>'
+        "</item></channel></rss>"
+    ).encode()
+    feed = parse_feed(body, RSS_HEADERS, base_url="https://x.example/", fetched_at=NOW, fast=fast)
+    assert [e.summary for e in feed.entries] == ["مقدمة الحوار الاستراتيجي"] * 2
+
+
 @given(st.text(alphabet=st.sampled_from(list("ab <>/&;#pscriptyle=\"' \n\tكويت")), max_size=80))
 def test_html_to_text_is_collapsed_and_scriptless(markup: str) -> None:
     text = html_to_text(markup)
