@@ -25,7 +25,7 @@ import sys
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, Protocol
@@ -510,6 +510,62 @@ def same_story(a: ArticleFeatures, b: ArticleFeatures, config: DedupConfig) -> b
     return score >= (config.story_threshold if known else config.story_threshold_unknown_watch)
 
 
+# -- stories as a whole -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryExtent:
+    """What a story has said so far, as far as membership goes.
+
+    Deciding membership pair by pair made it transitive: a round-5 article, then a write-up
+    stating no round (similar to it), then a round-6 announcement (similar to the write-up)
+    became one story, and once the round-5 story had been sent the round-6 news reached no
+    digest. Membership is therefore checked against the story as a whole: its one stated
+    round, the span of its independent write-ups, and whether it was already delivered.
+    The store keeps the same three things in the story row."""
+
+    round: int | None = None
+    first_published: datetime | None = None  # None: no span yet (no member, or copies only)
+    last_published: datetime | None = None
+    delivered: bool = False  # a digest or an alert carried it
+
+    def with_member(self, features: ArticleFeatures, *, copy: bool = False) -> StoryExtent:
+        """The extent once `features` has joined. A copy repeats its original's dispatch, so
+        its date (a late re-publication) does not stretch the span; its round still counts."""
+        round_ = self.round if self.round is not None else features.round
+        if copy or (self.first_published is not None and self.last_published is not None
+                    and self.first_published <= features.published <= self.last_published):
+            return replace(self, round=round_) if round_ != self.round else self
+        first = features.published if self.first_published is None else min(self.first_published, features.published)
+        last = features.published if self.last_published is None else max(self.last_published, features.published)
+        return replace(self, round=round_, first_published=first, last_published=last)
+
+
+def story_admits(story: StoryExtent, features: ArticleFeatures, config: DedupConfig, *, copy: bool = False) -> bool:
+    """Whether an article may join a story, given that it resembles one of its members
+    (`same_story`, or `is_near_duplicate` for a `copy`).
+
+    * a story has at most one stated round: an article stating another never joins, so an
+      article stating none can join but never bridge two rounds;
+    * an independent write-up must fall within `story_window` of every member's date, so a
+      story never spans more than the window however its members chain;
+    * a delivered story takes only what it already said: a later write-up of its round, or
+      of no round, is the same news and joins silently (never sent twice); one stating a
+      round the story never stated is news and starts a story of its own (never missed).
+      Copies of a member join whatever its age: they are the same dispatch."""
+    if _known_and_different(features.round, story.round):
+        return False
+    if copy:
+        return True
+    if story.first_published is not None and story.last_published is not None:
+        window = config.story_window
+        if features.published > story.first_published + window or features.published < story.last_published - window:
+            return False
+    if story.delivered and features.round is not None and story.round is None:
+        return False
+    return True
+
+
 # -- candidate indexes ------------------------------------------------------------------------
 
 
@@ -649,6 +705,7 @@ class Clusterer:
         self._by_fingerprint: dict[str, ArticleId] = {}
         # Originals of each watch by publication time: the story candidates.
         self._timelines: dict[str, list[tuple[datetime, int, _Seen]]] = defaultdict(list)
+        self._stories: dict[str, StoryExtent] = {}
 
     def add(self, article_id: ArticleId, features: ArticleFeatures) -> ClusterResult:
         if article_id in self._seen:  # the same item polled twice: same answer, no new entry
@@ -659,6 +716,7 @@ class Clusterer:
             story = original.story
         else:
             story = self._matching_story(features) or _story_key(article_id)
+        self._stories[story] = self._stories.get(story, StoryExtent()).with_member(features, copy=original is not None)
         seen = _Seen(article_id, features, original.article_id if original else None, story)
         self._seen[article_id] = seen
         if features.canonical_url:
@@ -676,16 +734,21 @@ class Clusterer:
 
     def _earliest_copy(self, features: ArticleFeatures) -> _Seen | None:
         for exact in (self._by_url.get(features.canonical_url or ""), self._by_fingerprint.get(features.fingerprint)):
-            if exact is not None:
+            if exact is not None and self._admits(self._root(exact), features, copy=True):
                 return self._root(exact)
         for candidate in self.index.candidates(features):
             seen = self._seen.get(candidate)
             if seen is not None and is_near_duplicate(features, seen.features, self.config):
-                return self._root(candidate)
+                if self._admits(seen, features, copy=True):
+                    return self._root(candidate)
         return None
 
+    def _admits(self, member: _Seen, features: ArticleFeatures, *, copy: bool = False) -> bool:
+        return story_admits(self._stories[member.story], features, self.config, copy=copy)
+
     def _matching_story(self, features: ArticleFeatures) -> str | None:
-        """The story of the most similar earlier original within the window, if any."""
+        """The story of the most similar earlier original within the window whose story as a
+        whole admits this article, if any."""
         if features.watch is None:
             return None
         timeline = self._timelines[features.watch]
@@ -694,7 +757,7 @@ class Clusterer:
         stop = bisect.bisect_right(timeline, features.published + window, key=lambda t: t[0])
         best: tuple[float, str] | None = None
         for _, _, other in timeline[start:stop]:
-            if not same_story(features, other.features, self.config):
+            if not same_story(features, other.features, self.config) or not self._admits(other, features):
                 continue
             score = story_score(features, other.features, self.config) or 0.0
             if best is None or score > best[0]:
