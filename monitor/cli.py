@@ -1,7 +1,10 @@
 """The `monitor` command. Each sub-command is a thin layer over the modules that do the work.
 
 Exit status: 0 success, 1 the command ran but found a problem it reports (a bad input line,
-a failed delivery), 2 usage or configuration error.
+a failed delivery), 2 usage or configuration error (including a database URL that cannot
+work: malformed, no driver, a SQLite directory nobody may write; restarting will not help),
+75 (EX_TEMPFAIL) the database could not be reached (restarting later may help), 130
+interrupted. Every failure is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO
 
 import structlog
 
@@ -24,7 +27,11 @@ from monitor.log import configure_logging
 
 log = structlog.get_logger(__name__)
 
-EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG, EXIT_TEMPFAIL = 0, 1, 2, 75
+
+
+class InputError(Exception):
+    """An input file that cannot be read: a usage error, said in one line."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("run", help="run the daemon in the foreground (systemd-friendly)").set_defaults(func=cmd_run)
+    commands.add_parser("run", help="run the daemon in the foreground (systemd-friendly)").set_defaults(
+        func=cmd_run, sends=True
+    )
 
     poll = commands.add_parser("poll", help="one polling pass over all (or the named) feeds, then exit")
     poll.add_argument("--feed", action="append", metavar="ID", help="poll only this feed (repeatable)")
@@ -77,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(func=cmd_digest_preview)
     send = digest.add_parser("send", help="build and send the due digest now")
     send.add_argument("digest_id", metavar="DIGEST_ID")
-    send.set_defaults(func=cmd_digest_send)
+    send.set_defaults(func=cmd_digest_send, sends=True)
 
     deliveries = commands.add_parser("deliveries", help="the delivery outbox").add_subparsers(
         dest="deliveries_command", required=True
@@ -87,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=cmd_deliveries_list)
     retry = deliveries.add_parser("retry", help="queue a failed delivery again and attempt it now")
     retry.add_argument("delivery_id", metavar="ID")
-    retry.set_defaults(func=cmd_deliveries_retry)
+    retry.set_defaults(func=cmd_deliveries_retry, sends=True)
+
+    secret = commands.add_parser("secret", help="secrets").add_subparsers(dest="secret_command", required=True)
+    secret.add_parser("new", help="print a fresh webhook signing secret (whsec_...)").set_defaults(
+        func=cmd_secret_new, needs_config=False
+    )
     return parser
 
 
@@ -95,20 +109,52 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level or "info")
+    if not getattr(args, "needs_config", True):
+        return int(args.func(None, args) or 0)
     path = resolve_config_path(args.config)
     try:
         config = load_config(path)
     except ConfigError as exc:
-        sys.stderr.write(f"monitor: config error: {exc}\n")
-        return EXIT_CONFIG
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
     if not args.log_level:
         configure_logging(config.monitor.log_level)
     try:
+        if getattr(args, "sends", False):
+            config.require_secrets()
         return int(args.func(config, args) or 0)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    except InputError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
     except BrokenPipeError:
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        failure = _database_failure(exc, config.database_url)
+        if failure is None:
+            raise
+        return _fail(str(failure), failure.exit_status)
+
+
+def _fail(message: str, status: int) -> int:
+    sys.stderr.write(f"monitor: {message}\n")
+    return status
+
+
+def _database_failure(exc: BaseException, url: str):  # noqa: ANN202 (DatabaseError, imported late)
+    """The one-line DatabaseError for a database failure, or None for any other exception.
+
+    Imported here rather than at the top so `classify` and `cluster` start without SQLAlchemy."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from monitor.store.engine import DatabaseError, database_error
+
+    if isinstance(exc, DatabaseError):
+        return exc
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return database_error(exc, url)
+    return None
 
 
 # -- commands --------------------------------------------------------------------------
@@ -162,8 +208,59 @@ def cmd_db_upgrade(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(config: Config, args: argparse.Namespace) -> int:
-    sys.stdout.write(f"# {config.source}: valid\n")
+    """The effective config as JSON on stdout (so `| jq` works); what was checked beyond the
+    file (each channel secret, the database) one line each on stderr."""
     sys.stdout.write(json.dumps(config.effective(), ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+    status = EXIT_OK
+    sys.stderr.write(f"monitor: {config.source}: the file is valid\n")
+    for problem in config.secret_problems:
+        sys.stderr.write(f"monitor: config error: {problem}\n")
+        status = EXIT_CONFIG
+    if config.channels and not config.secret_problems:
+        sys.stderr.write(f"monitor: secrets: all {len(config.secrets)} channel secrets read\n")
+    line, db_status = _check_database(config.database_url)
+    sys.stderr.write(f"monitor: {line}\n")
+    return status or db_status
+
+
+def _check_database(url: str) -> tuple[str, int]:
+    """Connect without migrating or creating anything: a missing SQLite file is reported
+    (the daemon creates it), not made here."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from monitor.store import current_revision, make_engine
+    from monitor.store.engine import DatabaseError, database_error, masked
+
+    if url.startswith("sqlite"):
+        database = make_url(url).database or ""
+        if not database or database == ":memory:":
+            return "database: SQLite in memory: not checked", EXIT_OK
+        path = Path(database)
+        if not path.exists():
+            parent = next((p for p in path.parents if p.exists()), Path("/"))
+            if not os.access(parent, os.W_OK | os.X_OK):
+                error = DatabaseError(f"SQLite database {path}: {parent} is not writable by this user", temporary=False)
+                return f"database error: {error}", error.exit_status
+            return f"database: SQLite {path} does not exist yet (`monitor db upgrade` or `run` creates it)", EXIT_OK
+    try:
+        engine = make_engine(url)
+        try:
+            revision = current_revision(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001 (reported as one line below)
+        failure = _database_failure(exc, url) or database_error(exc, url)
+        return f"database error: {failure}", failure.exit_status
+    return f"database: {masked(url)} reachable, at revision {revision or 'none (empty)'}", EXIT_OK
+
+
+def cmd_secret_new(config: None, args: argparse.Namespace) -> int:
+    from monitor.delivery import new_webhook_secret
+
+    sys.stdout.write(new_webhook_secret() + "\n")
     return EXIT_OK
 
 
@@ -184,7 +281,8 @@ def cmd_feeds_list(config: Config, args: argparse.Namespace) -> int:
     for row in rows:
         out.write(
             f"{row.id:<24} {'yes' if row.enabled else 'no':<3} {_when(row.last_success_at):<20} "
-            f"{(row.last_status or 'never'):<13} {row.consecutive_failures:>5} {_when(row.next_poll_at):<20} "
+            f"{(row.last_status or 'never'):<13} {row.consecutive_failures:>5} "
+            f"{_when(row.next_poll_at) if row.enabled else '-':<20} "
             f"{'yes' if row.has_etag else 'no':<4} {'yes' if row.has_last_modified else 'no':<3} "
             f"{row.article_count:>8}  {row.last_error or ''}\n"
         )
@@ -200,7 +298,7 @@ def cmd_classify(config: Config, args: argparse.Namespace) -> int:
 def cmd_cluster(config: Config, args: argparse.Namespace) -> int:
     from monitor.dedup import cluster_lines
 
-    return _run_jsonl(args.file, lambda lines: cluster_lines(lines, config.dedup, rules=config.rules))
+    return _run_jsonl(args.file, lambda lines: cluster_lines(lines, config.dedup, rules=config.rules), same_as_classify=True)
 
 
 def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
@@ -288,26 +386,77 @@ def cmd_deliveries_retry(config: Config, args: argparse.Namespace) -> int:
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _run_jsonl(file: str, process: Callable[[Iterator[str]], Iterator[tuple[str | None, str | None]]]) -> int:
-    """Stream JSON Lines through `process`, one output line per input line, errors to stderr."""
+def _run_jsonl(
+    file: str,
+    process: Callable[[Iterator[str]], Iterator[tuple[str | None, str | None]]],
+    *,
+    same_as_classify: bool = False,
+) -> int:
+    """Stream JSON Lines through `process`, one output line per input line, errors to stderr.
+
+    Lines are decoded here, one at a time, the same way from a file and from stdin: a line
+    that is not UTF-8 is a bad line like any other (an error line naming it, the run goes
+    on), and reaches `process` as a blank line so its line numbers stay right.
+    `same_as_classify` rejects the lines `classify` rejects (a missing title…) with the same
+    error line, so the two commands accept the same input."""
+    bad = [0]
+
+    def reject(error: dict[str, object]) -> str:
+        sys.stderr.write(json.dumps(error, ensure_ascii=False) + "\n")
+        bad[0] += 1
+        return ""
+
+    def lines(handle: IO[bytes]) -> Iterator[str]:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield reject({"line": number, "error": f"not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})"})
+                continue
+            if same_as_classify:
+                problem = _classify_problem(line)
+                if problem is not None:
+                    yield reject({"id": problem[0], "line": number, "error": problem[1]})
+                    continue
+            yield line
+
     status = EXIT_OK
     with _open_input(file) as handle:
-        for out_line, err_line in process(iter(handle)):
+        for out_line, err_line in process(lines(handle)):
             if out_line is not None:
                 sys.stdout.write(out_line + "\n")
             if err_line is not None:
                 sys.stderr.write(err_line + "\n")
                 status = EXIT_PROBLEM
     sys.stdout.flush()
-    return status
+    return EXIT_PROBLEM if bad[0] else status
+
+
+def _classify_problem(line: str) -> tuple[object, str] | None:
+    """(id, problem) when `classify` would reject this JSON object; None otherwise (invalid
+    JSON is left to the command's own error line)."""
+    from monitor.rules import _article_problem  # the one definition of a valid input article
+
+    try:
+        article = json.loads(line)
+    except ValueError:
+        return None
+    problem = _article_problem(article)
+    if problem is None:
+        return None
+    return (article.get("id") if isinstance(article, dict) else None), problem
 
 
 @contextmanager
-def _open_input(file: str) -> Iterator[TextIO | IO[str]]:
+def _open_input(file: str) -> Iterator[IO[bytes]]:
     if file == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
         return
-    with Path(file).open(encoding="utf-8") as handle:
+    try:
+        handle = Path(file).open("rb")
+    except OSError as exc:
+        raise InputError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    with handle:
         yield handle
 
 

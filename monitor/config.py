@@ -30,7 +30,7 @@ from pydantic import (
 
 from monitor.dedup import DedupConfig
 from monitor.durations import Duration, parse_duration  # noqa: F401  (parse_duration re-exported)
-from monitor.delivery import AlertConfig, Channel, DigestConfig, require_http_url, resolve_secrets
+from monitor.delivery import AlertConfig, Channel, DigestConfig, read_secrets, require_http_url
 from monitor.rules import RuleSet, RulesError, WatchConfig, compile_rules
 
 DEFAULT_LOCATIONS = (Path("config/monitor.toml"), Path("/etc/monitor/monitor.toml"))
@@ -77,10 +77,22 @@ class DatabaseSection(_Section):
     @field_validator("url")
     @classmethod
     def _supported(cls, value: str) -> str:
-        scheme = value.split(":", 1)[0]
-        if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
-            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
-        return value
+        return check_database_url(value)
+
+
+def check_database_url(value: str) -> str:
+    """A URL SQLAlchemy can parse, for one of the two supported backends."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    scheme = value.split(":", 1)[0]
+    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+    try:
+        make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError("not a valid URL (e.g. sqlite:///monitor.db or postgresql://user@host/db)") from None
+    return value
 
 
 class PollingSection(_Section):
@@ -92,6 +104,14 @@ class PollingSection(_Section):
     user_agent: str = "dialogue-monitor/0.1"
     max_backoff: Duration = timedelta(hours=6)
     parse_workers: int = Field(0, ge=0, le=64, description="0: one per CPU core")
+    tick: Duration = timedelta(seconds=10)  # how often the daemon asks the database what is due
+
+    @field_validator("tick")
+    @classmethod
+    def _sensible_tick(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(minutes=5):
+            raise ValueError("must be between 1s and 5m")
+        return value
 
 
 _FEED_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -133,15 +153,6 @@ class _RawConfig(_Section):
     digests: list[DigestConfig] = []
     alerts: list[AlertConfig] = []
 
-    @model_validator(mode="after")
-    def _unique_feed_ids(self) -> _RawConfig:
-        seen: set[str] = set()
-        for feed in self.feeds:
-            if feed.id in seen:
-                raise ValueError(f"duplicate feed id {feed.id!r}")
-            seen.add(feed.id)
-        return self
-
 
 @dataclass(frozen=True)
 class Config:
@@ -153,6 +164,14 @@ class Config:
     database_url: str
     rules: RuleSet
     secrets: Mapping[str, str]
+    # One "file: channels[i].key: problem" per secret that could not be read: loading never
+    # fails on them, the commands that send call require_secrets().
+    secret_problems: tuple[ConfigError, ...] = ()
+
+    def require_secrets(self) -> None:
+        """Raise the first missing or malformed channel secret as a ConfigError."""
+        if self.secret_problems:
+            raise self.secret_problems[0]
 
     @property
     def monitor(self) -> MonitorSection:
@@ -238,14 +257,17 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
         rules = compile_rules(raw.terms, raw.watches, raw.topics)
     except RulesError as exc:
         raise ConfigError(path, exc.key_path, str(exc.args[0] if exc.args else exc)) from None
+    _check_feed_ids(path, raw)
     _check_references(path, raw)
-    try:
-        secrets = resolve_secrets(raw.channels, environ)
-    except ValueError as exc:
-        key, _, problem = str(exc).partition(": ")
-        raise ConfigError(path, key, problem or str(exc)) from None
+    secrets, problems = read_secrets(raw.channels, environ)
+    secret_problems = tuple(ConfigError(path, *_split_key(problem)) for problem in problems)
     state_dir = Path(environ.get("MONITOR_STATE_DIR") or environ.get("STATE_DIRECTORY") or raw.monitor.state_dir)
     database_url = environ.get("MONITOR_DATABASE_URL") or raw.database.url
+    if environ.get("MONITOR_DATABASE_URL"):
+        try:
+            check_database_url(database_url)
+        except ValueError as exc:
+            raise ConfigError(path, "$MONITOR_DATABASE_URL", str(exc)) from None
     return Config(
         source=path,
         raw=raw,
@@ -253,7 +275,28 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
         database_url=resolve_sqlite_path(database_url, state_dir.absolute()),
         rules=rules,
         secrets=secrets,
+        secret_problems=secret_problems,
     )
+
+
+def _split_key(problem: str) -> tuple[str, str]:
+    key, _, text = problem.partition(": ")
+    return (key, text) if text else ("", problem)
+
+
+def _check_feed_ids(path: Path, raw: _RawConfig) -> None:
+    """Feed ids key the stored articles: two feeds may not share one."""
+    _unique_ids(path, "feeds", [feed.id for feed in raw.feeds])
+
+
+def _unique_ids(path: Path, section: str, ids: list[str]) -> None:
+    first: dict[str, int] = {}
+    for index, item_id in enumerate(ids):
+        if item_id in first:
+            raise ConfigError(
+                path, f"{section}[{index}].id", f"duplicate {section[:-1]} id {item_id!r} (also {section}[{first[item_id]}])"
+            )
+        first[item_id] = index
 
 
 def resolve_sqlite_path(url: str, state_dir: Path) -> str:
@@ -292,12 +335,9 @@ def _check_references(path: Path, raw: _RawConfig) -> None:
     """Digests and alerts may only name watches and channels that exist."""
     watch_ids = {watch.id for watch in raw.watches}
     channel_ids = [channel.id for channel in raw.channels]
-    if len(set(channel_ids)) != len(channel_ids):
-        raise ConfigError(path, "channels", "duplicate channel id")
+    _unique_ids(path, "channels", channel_ids)
     for section, items in (("digests", raw.digests), ("alerts", raw.alerts)):
-        ids = [item.id for item in items]
-        if len(set(ids)) != len(ids):
-            raise ConfigError(path, section, f"duplicate {section[:-1]} id")
+        _unique_ids(path, section, [item.id for item in items])
         for index, item in enumerate(items):
             for pos, watch in enumerate(item.watches):
                 if watch not in watch_ids:
@@ -327,5 +367,7 @@ def _problem(error: Mapping[str, Any]) -> str:
     if error.get("type") == "missing":
         return "required key is missing"
     if "input" in error and error.get("type") not in ("model_type",) and not isinstance(error["input"], (dict, list)):
+        if repr(error["input"]) in message:
+            return message  # the validator already quoted the value
         return f"{message} (got {error['input']!r})"
     return message

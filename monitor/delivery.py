@@ -204,12 +204,23 @@ def secret_key(channel: EmailChannel | WebhookChannel) -> str:
 
 
 def resolve_secrets(channels: Sequence[EmailChannel | WebhookChannel], environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Read every channel's password or signing secret once, at start-up, keyed by
-    `secret_key(channel)`.
+    """Read every channel's password or signing secret, keyed by `secret_key(channel)`;
+    raise ValueError("channels[i].key: problem") for the first one missing or malformed."""
+    secrets, problems = read_secrets(channels, environ)
+    if problems:
+        raise ValueError(problems[0])
+    return secrets
 
-    A missing secret is a configuration error reported with the key that names it, so the
-    daemon refuses to start instead of discovering it at 07:30 when the digest fails."""
+
+def read_secrets(
+    channels: Sequence[EmailChannel | WebhookChannel], environ: Mapping[str, str] = os.environ
+) -> tuple[dict[str, str], list[str]]:
+    """Every secret that can be read, and one "channels[i].key: problem" line per one that
+    cannot. Only the commands that send need them all (`run`, `digest send`, `deliveries
+    retry`, which refuse to start without them, so a missing one shows at start-up and not at
+    07:30); `config check` lists every problem; the other commands never look."""
     secrets: dict[str, str] = {}
+    problems: list[str] = []
     for index, channel in enumerate(channels):
         kind, name = _secret_source(channel)
         if not name:
@@ -219,9 +230,15 @@ def resolve_secrets(channels: Sequence[EmailChannel | WebhookChannel], environ: 
             if isinstance(channel, WebhookChannel):
                 webhook_key(value)
         except ValueError as exc:
-            raise ValueError(f"channels[{index}].{kind}: {exc}") from None
+            problems.append(f"channels[{index}].{kind}: {exc}")
+            continue
         secrets[secret_key(channel)] = value
-    return secrets
+    return secrets, problems
+
+
+def new_webhook_secret() -> str:
+    """A fresh Standard Webhooks signing secret: whsec_ and 32 random bytes in base64."""
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode("ascii")
 
 
 def _secret_source(channel: EmailChannel | WebhookChannel) -> tuple[str, str | None]:

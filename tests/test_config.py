@@ -94,3 +94,47 @@ def test_config_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert resolve_config_path(None, {"MONITOR_CONFIG": "y.toml"}) == Path("y.toml")
     monkeypatch.chdir(tmp_path)
     assert resolve_config_path(None, {}) == Path("config/monitor.toml")
+
+
+def test_a_quoted_value_is_not_repeated(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[feeds]]\nid = "one"\nurl = "ftp://x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert caught.value.problem == "must be an http:// or https:// URL, got 'ftp://x'"
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "problem"),
+    [
+        (FEED + '[[feeds]]\nid = "two"\nurl = "https://example.org/2"\n' + FEED, "feeds[2].id",
+         "duplicate feed id 'one' (also feeds[0])"),
+        ('[[channels]]\nid = "h"\ntype = "webhook"\nurl = "https://h.example/"\nsecret_env = "S"\n' * 2,
+         "channels[1].id", "duplicate channel id 'h' (also channels[0])"),
+    ],
+)
+def test_duplicate_ids_name_the_index(tmp_path: Path, body: str, key: str, problem: str) -> None:
+    path = tmp_path / "dup.toml"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert (caught.value.key, caught.value.problem) == (key, problem)
+
+
+def test_config_loads_without_secrets_and_the_senders_require_them(tmp_path: Path) -> None:
+    hook = '[[channels]]\nid = "h"\ntype = "webhook"\nurl = "https://h.example/"\nsecret_env = "HOOK"\n'
+    config = load_config(write_config(tmp_path, hook), {})
+    assert config.secrets == {} and config.channels[0].id == "h"
+    with pytest.raises(ConfigError) as caught:
+        config.require_secrets()
+    assert caught.value.key == "channels[0].secret_env" and "HOOK is not set" in caught.value.problem
+    secret = "whsec_" + "A" * 44
+    ready = load_config(write_config(tmp_path, hook), {"HOOK": secret})
+    ready.require_secrets()
+    assert ready.secrets == {"channels.h": secret}
+
+
+def test_database_url_from_the_environment_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, FEED), {"MONITOR_DATABASE_URL": "postgresql://u@h:notaport/db"})
+    assert caught.value.key == "$MONITOR_DATABASE_URL" and "not a valid URL" in caught.value.problem
