@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import structlog
 
+from monitor import charset
 from monitor.fastfeed import parse_fast
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,10 @@ class ParsedEntry:
     published_is_fallback: bool
     author: str | None
     language: str | None
+    # The title or summary may be garbled by a bad charset (it holds U+FFFD for invalid
+    # bytes, or the whole feed was decoded against its declaration): the store repairs the
+    # article when a later poll brings the same guid clean.
+    text_suspect: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,12 @@ def parse_feed(
     comes back with `error` set, a damaged feed that still yields entries with `warnings`.
 
     `fast=False` forces feedparser even where the fast path applies (the differential tests
-    compare the two); `sanitize_html=True` always uses feedparser, whose sanitizer it asks for."""
+    compare the two); `sanitize_html=True` always uses feedparser, whose sanitizer it asks for.
+    A few invalid bytes in a UTF-8 feed become U+FFFD before either parser sees them (see
+    monitor.charset), so they cannot make feedparser guess another charset for the whole feed."""
     response_headers = _response_headers(headers)
+    decoded = charset.prepare(body, response_headers)
+    body = decoded.body
     result = _fast_result(body, response_headers) if fast and not sanitize_html else None
     if result is None:
         try:
@@ -112,7 +121,13 @@ def parse_feed(
         except Exception as exc:  # feedparser is lenient, but a parser bug must not kill a poll
             return ParsedFeed(entries=(), title=None, warnings=(), error=f"feed parser failed: {_describe(exc)}")
     return from_feedparser(
-        result, body, response_headers, base_url=base_url, fetched_at=fetched_at, default_language=default_language
+        result,
+        body,
+        response_headers,
+        base_url=base_url,
+        fetched_at=fetched_at,
+        default_language=default_language,
+        decoded=decoded,
     )
 
 
@@ -134,9 +149,18 @@ def from_feedparser(
     base_url: str,
     fetched_at: datetime,
     default_language: str | None,
+    decoded: charset.Decoded | None = None,
 ) -> ParsedFeed:
     """Our part of parse_feed, after feedparser; separate so bench/parse_bench.py can time it."""
     warnings = [_bozo_warning(result)] if result.get("bozo") else []
+    suspect = _Suspicion()
+    if decoded is not None:
+        if decoded.warning:
+            warnings.append(decoded.warning)
+        suspect.replaced = decoded.replaced > 0
+        if against := charset.against_declaration(decoded, result.get("encoding")):
+            warnings.append(against)
+            suspect.everything = True
     if not result.entries:
         return ParsedFeed(
             entries=(), title=None, warnings=tuple(warnings), error=_no_entries_message(body, result, response_headers)
@@ -145,7 +169,7 @@ def from_feedparser(
     feed_language = _language(feed.get("language")) or _language(response_headers.get("content-language"))
     fallback = feed_language or _language(default_language)
     dates = _DateCounters()
-    entries = tuple(_entry(raw, base_url, fetched_at, fallback, dates) for raw in result.entries)
+    entries = tuple(_entry(raw, base_url, fetched_at, fallback, dates, suspect) for raw in result.entries)
     warnings.extend(dates.warnings(len(entries)))
     title = _text_of(feed.get("title"), feed.get("title_detail")) or None
     return ParsedFeed(entries=entries, title=title, warnings=tuple(warnings), error=None)
@@ -179,6 +203,18 @@ def plain_text(text: str) -> str:
 
 
 @dataclass
+class _Suspicion:
+    """Which entries' text a bad charset may have garbled: all of them when the feed was
+    decoded against its declaration, else those showing a replacement character."""
+
+    everything: bool = False
+    replaced: bool = False
+
+    def of(self, title: str, summary: str) -> bool:
+        return self.everything or (self.replaced and ("\ufffd" in title or "\ufffd" in summary))
+
+
+@dataclass
 class _DateCounters:
     """Counts instead of one warning per entry, so a dateless feed logs one line, not forty."""
 
@@ -198,7 +234,12 @@ class _DateCounters:
 
 
 def _entry(
-    raw: Any, base_url: str, fetched_at: datetime, feed_language: str | None, dates: _DateCounters
+    raw: Any,
+    base_url: str,
+    fetched_at: datetime,
+    feed_language: str | None,
+    dates: _DateCounters,
+    suspect: _Suspicion,
 ) -> ParsedEntry:
     # dict.get, not FeedParserDict.get: the latter's alias handling costs ~4 µs per lookup,
     # and every key read here is one feedparser stores under its own name.
@@ -217,6 +258,7 @@ def _entry(
         published_is_fallback=is_fallback,
         author=author,
         language=_entry_language(raw) or feed_language,
+        text_suspect=suspect.of(title, summary),
     )
 
 
