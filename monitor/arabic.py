@@ -17,7 +17,40 @@ from dataclasses import dataclass
 from itertools import accumulate, chain, count
 from operator import add
 
-__all__ = ["ORDINALS", "Token", "TokenizedText", "chunk_words", "normalize", "parse_ordinal", "tokenize"]
+__all__ = [
+    "ANALYSED_CHARS",
+    "ORDINALS",
+    "Token",
+    "TokenizedText",
+    "analysed_prefix",
+    "chunk_words",
+    "normalize",
+    "parse_ordinal",
+    "tokenize",
+]
+
+# How much of a field the relevance rules and the near-duplicate detector read. A feed item
+# may carry up to `[polling] max_bytes` (10 MB) of text, and one worker must not spend more
+# than a fraction of a second on it. News articles are far shorter: in the development
+# corpora (dev.jsonl, dev-en.jsonl) the longest relevant article has a 3,932-character body,
+# and where the title does not name the dialogue the body names it within its first 1,001
+# characters; long reports and transcripts stay well under 100,000. Beyond this many
+# characters nothing is analysed (README, "Relevance rules"); bench/text_bench.py measures
+# the cost of a full prefix (a few hundredths of a second).
+ANALYSED_CHARS = 100_000
+_WORD_CUT_LOOKBACK = 64  # characters searched back for a space, so no word is cut in two
+
+
+def analysed_prefix(text: str, limit: int = ANALYSED_CHARS) -> str:
+    """The part of a field that is analysed: all of it up to `limit` characters, else its
+    first `limit` characters less the word cut at the end (a cut word could match a shorter
+    term: «الكويتية» cut to «الكويت»). Offsets into the prefix are offsets into the text."""
+    if len(text) <= limit:
+        return text
+    for end in range(limit, max(0, limit - _WORD_CUT_LOOKBACK), -1):
+        if text[end].isspace() or text[end - 1].isspace():
+            return text[:end]
+    return text[:limit]
 
 # Private-use character that pads a decoded HTML entity to the entity's length, so that
 # offsets into the decoded text are offsets into the original.

@@ -16,15 +16,16 @@ import hashlib
 import html
 import json
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from itertools import product
+from itertools import accumulate, product
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from monitor.arabic import ORDINALS, TokenizedText, chunk_words, normalize
+from monitor.arabic import ORDINALS, TokenizedText, analysed_prefix, chunk_words, normalize
 
 __all__ = [
     "ClauseConfig",
@@ -39,9 +40,16 @@ __all__ = [
 ]
 
 # Bump when matching semantics change, so stored decisions are recomputed.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 FieldName = Literal["title", "body"]
+
+# At most this many hits of one term in one field are counted (scored, used to find the
+# round, listed in the decision): a text made of one sentence repeated would otherwise list
+# thousands of matches. No news article repeats a term this often; it equals the largest
+# `max_count`, so a one-list clause still scores its best occurrences. Masks are applied
+# before the cap, so a masked mention never reappears because its mask was capped away.
+MAX_HITS_PER_TERM = 50
 
 
 class RulesError(ValueError):
@@ -212,12 +220,13 @@ class _Hit(NamedTuple):
 class _Field:
     """One article field: its normalised words and, on demand, their original spans."""
 
-    __slots__ = ("name", "tokens", "_joined")
+    __slots__ = ("name", "tokens", "_joined", "_word_starts")
 
     def __init__(self, name: FieldName, text: str):
         self.name = name
         self.tokens = TokenizedText(text)
         self._joined: str | None = None
+        self._word_starts: list[int] | None = None
 
     @property
     def words(self) -> list[str]:
@@ -229,8 +238,11 @@ class _Field:
         return self._joined
 
     def word_at(self, char_index: int) -> int:
-        """Index of the word containing position `char_index` of `joined()`."""
-        return self.joined().count(" ", 0, char_index)
+        """Index of the word containing position `char_index` of `joined()` (a binary search:
+        counting the spaces before it made a regex with many hits quadratic)."""
+        if self._word_starts is None:
+            self._word_starts = list(accumulate((len(w) + 1 for w in self.words[:-1]), initial=0))
+        return bisect_right(self._word_starts, char_index) - 1
 
     def original_span(self, first: int, last: int) -> tuple[int, int]:
         return self.tokens.span(first)[0], self.tokens.span(last)[1]
@@ -645,18 +657,53 @@ class _Article:
 
     def hits(self, index: _TermIndex, name: str, mask: Sequence[str] = ()) -> list[_Hit]:
         """Hits of a term list, minus those inside a hit of a `mask` list (another party's
-        «الحوار الاستراتيجي القطري» is not a mention of this watch's dialogue)."""
-        hits = self._list_hits(index, name)
-        if not mask or not hits or name in mask:
-            return hits
+        «الحوار الاستراتيجي القطري» is not a mention of this watch's dialogue), at most
+        MAX_HITS_PER_TERM of each term per field."""
         key = (name, tuple(mask))
         kept = self._masked.get(key)
         if kept is None:
-            masks = [m for mask_name in mask for m in self._list_hits(index, mask_name)]
-            kept = self._masked[key] = [
-                h for h in hits if not any(m.field == h.field and m.first <= h.first and h.last <= m.last for m in masks)
-            ]
+            kept = self._list_hits(index, name)
+            if mask and kept and name not in mask:
+                masks = [m for mask_name in mask for m in self._list_hits(index, mask_name)]
+                if masks:
+                    covers = {fld.name: _Cover([m for m in masks if m.field == fld.name]) for fld in self.fields}
+                    kept = [h for h in kept if not covers[h.field].reaches(h.first, h.last)]
+            kept = self._masked[key] = _capped(kept)
         return kept
+
+
+def _capped(hits: list[_Hit]) -> list[_Hit]:
+    """The first MAX_HITS_PER_TERM hits of each term in each field, in their order."""
+    if len(hits) <= MAX_HITS_PER_TERM:
+        return hits
+    seen: dict[tuple[str, str], int] = {}
+    kept = []
+    for hit in hits:
+        key = (hit.field, hit.term)
+        number = seen.get(key, 0)
+        if number < MAX_HITS_PER_TERM:
+            seen[key] = number + 1
+            kept.append(hit)
+    return kept
+
+
+class _Cover:
+    """The hits of one field, for the question "does one of them start at or before word
+    `first` and end at or after word `last`?" in O(log n): the hits sorted by first word and
+    the running maximum of their last words. Masks (is a hit inside one?) and round binding
+    (is a dialogue term near?) asked it of every pair of hits, which is quadratic in a long
+    text."""
+
+    __slots__ = ("firsts", "reach")
+
+    def __init__(self, hits: Iterable[_Hit]):
+        ordered = sorted(hits, key=lambda h: h.first)
+        self.firsts = [h.first for h in ordered]
+        self.reach = list(accumulate((h.last for h in ordered), max))
+
+    def reaches(self, first: int, last: int) -> bool:
+        position = bisect_right(self.firsts, first)
+        return position > 0 and self.reach[position - 1] >= last
 
 
 @dataclass(frozen=True)
@@ -670,9 +717,13 @@ class RuleSet:
     prefilter: _Prefilter | None = field(repr=False, default=None)
 
     def classify(self, title: str, body: str) -> Decision:
-        """Decide one article: flagged or not, best watch, score, round, topics, matches."""
-        title = title or ""
-        body = body or ""
+        """Decide one article: flagged or not, best watch, score, round, topics, matches.
+
+        Only the first ANALYSED_CHARS characters of each field are read (monitor.arabic), and
+        every step after the tokeniser is linear (or n log n) in the hits, so that one huge
+        feed item cannot stall a worker."""
+        title = analysed_prefix(title or "")
+        body = analysed_prefix(body or "")
         if not self.watches or (self.prefilter is not None and not self.prefilter.may_match(title, body)):
             return self._rejected
         article = _Article(title, body)
@@ -697,7 +748,7 @@ class RuleSet:
         """False only when no watch could match (the cheap raw-text prefilter says so)."""
         if not self.watches:
             return False
-        return self.prefilter is None or self.prefilter.may_match(title or "", body or "")
+        return self.prefilter is None or self.prefilter.may_match(analysed_prefix(title or ""), analysed_prefix(body or ""))
 
     def could_concern(self, decision: Decision) -> bool:
         """may_concern() for an article classify() has already decided: False exactly when
@@ -771,6 +822,7 @@ class RuleSet:
             return
         mask = config.mask
         binders = [h for name in (config.any or config.all) for h in article.hits(self.index, name, mask)]
+        near_binder = {fld.name: _Cover([b for b in binders if b.field == fld.name]) for fld in article.fields}
         anchors = [(name, h) for name in config.round_after for h in article.hits(self.index, name, mask)]
         anchors.sort(key=lambda pair: (pair[1].field != "title", pair[1].first))
         candidates: dict[int, float] = {}
@@ -784,7 +836,7 @@ class RuleSet:
             if parsed is None:
                 continue
             value, value_last = parsed
-            if name not in config.any and not _bound(anchor, value_last, binders, config.round_within):
+            if name not in config.any and not _bound(anchor, value_last, near_binder[anchor.field], config.round_within):
                 # «تأجيل الجولة السابعة» in the lead of an article whose title names the
                 # dialogue is about that dialogue too; kept as a fallback only.
                 if fallback is None and title_names_dialogue and fld.name == "body" and anchor.first < config.lead_words:
@@ -822,36 +874,50 @@ def _position_weight(config: WatchConfig, hit: _Hit) -> tuple[float, str]:
 def _proximity_occurrences(
     config: WatchConfig, per_list: list[list[_Hit]], within: int
 ) -> list[tuple[float, str, list[_Hit]]]:
-    """Each hit of the first list that has a hit of every other list within `within` words."""
+    """Each hit of the first list that has a hit of every other list within `within` words:
+    with each other list, the nearest hit that does not overlap the anchor (the one before it
+    on a tie). Found by binary search, so the work is n log n in the hits, not their pairs."""
     found = []
+    neighbours = [_Neighbours(others) for others in per_list[1:]]
     for anchor in per_list[0]:
         group = [anchor]
-        for others in per_list[1:]:
-            near = [
-                (_gap(anchor, other), other)
-                for other in others
-                if other is not anchor and not _overlaps(anchor, other) and _gap(anchor, other) <= within
-            ]
-            if not near:
+        for others in neighbours:
+            nearest = others.nearest(anchor, within)
+            if nearest is None:
                 break
-            group.append(min(near, key=lambda pair: pair[0])[1])
+            group.append(nearest)
         else:
             multiplier, where = _position_weight(config, anchor)
             found.append((multiplier, where, group))
     return found
 
 
-def _gap(a: _Hit, b: _Hit) -> int:
-    """Words between two hits (0 when adjacent)."""
-    if b.first > a.last:
-        return b.first - a.last - 1
-    if a.first > b.last:
-        return a.first - b.last - 1
-    return 0
+class _Neighbours:
+    """One list's hits of one field, ordered to find the nearest one before or after a place."""
 
+    __slots__ = ("by_last", "lasts", "by_first", "firsts")
 
-def _overlaps(a: _Hit, b: _Hit) -> bool:
-    return a.first <= b.last and b.first <= a.last
+    def __init__(self, hits: list[_Hit]):
+        self.by_last = sorted(hits, key=lambda h: h.last)
+        self.lasts = [h.last for h in self.by_last]
+        self.by_first = sorted(hits, key=lambda h: h.first)
+        self.firsts = [h.first for h in self.by_first]
+
+    def nearest(self, anchor: _Hit, within: int) -> _Hit | None:
+        """The hit closest to `anchor` that does not overlap it, if within `within` words."""
+        best: _Hit | None = None
+        gap = within + 1
+        before = bisect_left(self.lasts, anchor.first) - 1  # the last hit ending before it
+        if before >= 0:
+            candidate = self.by_last[before]
+            if anchor.first - candidate.last - 1 < gap:
+                best, gap = candidate, anchor.first - candidate.last - 1
+        after = bisect_right(self.firsts, anchor.last)  # the first hit starting after it
+        if after < len(self.by_first):
+            candidate = self.by_first[after]
+            if candidate.first - anchor.last - 1 < gap:
+                best = candidate
+        return best
 
 
 # -- round / session number ------------------------------------------------------------------
@@ -904,9 +970,11 @@ def _strip_clitics(word: str) -> str:
     return word
 
 
-def _bound(anchor: _Hit, value_last: int, binders: list[_Hit], within: int) -> bool:
-    span = _Hit(anchor.list_name, anchor.term, anchor.field, anchor.first, value_last)
-    return any(b.field == anchor.field and _gap(span, b) <= within for b in binders)
+def _bound(anchor: _Hit, value_last: int, binders: _Cover, within: int) -> bool:
+    """Whether a binder (of the anchor's field) lies within `within` words of the span from
+    the anchor to its number: the binder starts at most
+    within + 1 words after the span's end and ends at most within + 1 words before its start."""
+    return binders.reaches(value_last + within + 1, anchor.first - within - 1)
 
 
 def _round_weight(fld: _Field, anchor: _Hit, value_last: int, order: int) -> float:
