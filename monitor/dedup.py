@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlencode, urlsplit
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from monitor.arabic import normalize, normalized_words
+from monitor.arabic import analysed_prefix, normalize, normalized_words
 from monitor.durations import Duration
 
 ArticleId = Hashable
@@ -215,13 +215,26 @@ _WORD = re.compile(r"\w+")
 
 
 def _normalised_words(title: str, body: str) -> list[str]:
-    return normalized_words(f"{title}\n{body}")
+    """The words of each field's analysed prefix (monitor.arabic.ANALYSED_CHARS, as for the
+    rules): the features of a 10 MB feed item then cost what a long article's do."""
+    return normalized_words(f"{analysed_prefix(title)}\n{analysed_prefix(body)}")
 
 
 def content_fingerprint(title: str, body: str) -> str:
     """Exact-copy key: equal for texts that differ only in spelling noise, spacing, markup
     or punctuation, because all of those disappear in the normalised word sequence."""
-    return _fingerprint_of_words(_normalised_words(title, body))
+    return _fingerprint(title, body, _normalised_words(title, body))
+
+
+def _fingerprint(title: str, body: str, words: list[str]) -> str:
+    """Text beyond the analysed prefix is not normalised but still hashed as it is, so two
+    huge items that differ only there are not taken for copies of each other."""
+    key = _fingerprint_of_words(words)
+    tails = [text[len(analysed_prefix(text)):] for text in (title, body)]
+    if any(tails):
+        data = "\n".join([key, *tails]).encode("utf-8", "surrogatepass")
+        key = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return key
 
 
 def _fingerprint_of_words(words: list[str]) -> str:
@@ -397,7 +410,7 @@ def compute_features(
     config = config or DedupConfig()
     words = _normalised_words(title or "", body or "")
     canonical = canonical_url(url) if url else None
-    fingerprint = _fingerprint_of_words(words) if words else "empty:" + _fingerprint_of_words([canonical or ""])
+    fingerprint = _fingerprint(title or "", body or "", words) if words else "empty:" + _fingerprint_of_words([canonical or ""])
     if not near_duplicates or not words:
         # No signature at all (it resembles nothing: estimated_jaccard gives 0.0).
         return ArticleFeatures(canonical, fingerprint, b"", (), frozenset(), _aware(published), watch, round)
@@ -551,9 +564,12 @@ def story_admits(story: StoryExtent, features: ArticleFeatures, config: DedupCon
       story never spans more than the window however its members chain;
     * a delivered story takes only what it already said: a later write-up of its round, or
       of no round, is the same news and joins silently (never sent twice); one stating a
-      round the story never stated is news and starts a story of its own (never missed).
-      Copies of a member join whatever its age: they are the same dispatch."""
+      round the story never stated is news and starts a story of its own (never missed),
+      even if it reuses a member's wording (an agency template);
+    * otherwise copies of a member join whatever their date: they are the same dispatch."""
     if _known_and_different(features.round, story.round):
+        return False
+    if story.delivered and features.round is not None and story.round is None:
         return False
     if copy:
         return True
@@ -561,8 +577,6 @@ def story_admits(story: StoryExtent, features: ArticleFeatures, config: DedupCon
         window = config.story_window
         if features.published > story.first_published + window or features.published < story.last_published - window:
             return False
-    if story.delivered and features.round is not None and story.round is None:
-        return False
     return True
 
 
