@@ -3,16 +3,23 @@
 APScheduler 3.x cannot share a job store between processes, so jobs are registered from the
 config at every start and the real schedule lives in the database: each tick asks the
 database which feeds are due (`feed.next_poll_at`), so a restart resumes where it stopped.
+
+Polling passes are tasks of the daemon's own, not APScheduler jobs: the scheduler's tick
+only starts them. So a reload can let the old poller's passes finish while the new poller
+takes the next ticks, and a stop can give in-flight passes their grace period (APScheduler's
+asyncio executor cancels whatever its jobs are still running the moment it shuts down).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
-from contextlib import suppress
+import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -28,9 +35,10 @@ from monitor.systemd import Notifier
 
 log = structlog.get_logger(__name__)
 
-POLL_TICK_SECONDS = 10
 OUTBOX_TICK_SECONDS = 15
-SHUTDOWN_GRACE_SECONDS = 6.0
+SHUTDOWN_GRACE_SECONDS = 6.0  # systemd's stop is promised to take under 10 s
+MAX_PASSES = 2  # a pass held up by a slow feed must not keep the other due feeds waiting
+STALL_INTERVALS = 3  # a due feed left unpolled this many of its intervals: polling is stuck
 
 
 def open_store(config: Config) -> Store:
@@ -40,6 +48,22 @@ def open_store(config: Config) -> Store:
     store = Store(engine)
     store.sync_feeds(config.feeds, config.polling.interval, utcnow())
     return store
+
+
+def polling_stall(store: Store, config: Config, since_last_claim: float, now: datetime) -> str | None:
+    """Why polling is stuck, or None. Stuck means: this daemon has not asked the database for
+    due feeds for several feed intervals, or a due feed nobody holds has waited that long
+    (with several daemons on one database, whichever is stuck stops being pinged)."""
+    intervals = [feed.interval or config.polling.interval for feed in config.feeds if feed.enabled]
+    if not intervals:
+        return None
+    limit = STALL_INTERVALS * min(intervals)
+    if since_last_claim > limit.total_seconds():
+        return f"no due feeds claimed for {since_last_claim:.0f} s"
+    overdue = store.overdue_feeds(now, STALL_INTERVALS)
+    if overdue:
+        return f"{len(overdue)} due feeds unpolled for {STALL_INTERVALS} intervals: {', '.join(overdue[:5])}"
+    return None
 
 
 @dataclass
@@ -52,11 +76,14 @@ class Daemon:
     async def run(self) -> int:
         self.store = open_store(self.config)
         self._stopping = asyncio.Event()
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()  # reloads, catch-ups, retiring pollers
+        self._passes: dict[asyncio.Task[None], Poller] = {}
+        self._reload_wanted = False
+        self._reloader: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         self.poller = await Poller(self.config, self.store).__aenter__()
         self.scheduler = AsyncIOScheduler(timezone=self.config.tz)
         self._register_jobs()
@@ -70,18 +97,18 @@ class Daemon:
     def _register_jobs(self) -> None:
         self.scheduler.add_job(
             self._poll_tick,
-            IntervalTrigger(seconds=POLL_TICK_SECONDS, timezone=self.config.tz),
+            IntervalTrigger(seconds=self.config.polling.tick.total_seconds(), timezone=self.config.tz),
             id="poll",
             next_run_time=utcnow(),
-            max_instances=2,
             coalesce=True,
             replace_existing=True,
         )
         if self.notifier.watchdog_interval:
             self.scheduler.add_job(
-                self.notifier.watchdog,
+                self._watchdog_tick,
                 IntervalTrigger(seconds=self.notifier.watchdog_interval, timezone=self.config.tz),
                 id="watchdog",
+                coalesce=True,
                 replace_existing=True,
             )
         self.scheduler.add_job(
@@ -125,6 +152,9 @@ class Daemon:
         slot = notify.latest_slot(digest.at, self.config.tz, utcnow())
         try:
             await asyncio.to_thread(notify.build_digest, self.store, self.config, digest, slot)
+        except asyncio.CancelledError:
+            log.info("digest build interrupted by shutdown; built at the next start", digest_id=digest_id)
+            return
         except Exception:  # noqa: BLE001
             log.exception("digest build failed", digest_id=digest_id)
         await self._outbox_tick()
@@ -137,23 +167,47 @@ class Daemon:
             if self.config.alerts:
                 await asyncio.to_thread(notify.queue_alerts, self.store, self.config)
             await notify.send_due(self.store, self.config)
+        except asyncio.CancelledError:
+            # Stopped mid-send: the delivery's lease is freed at the next start and it is
+            # sent again with the same id, which receivers use to drop the repeat.
+            log.info("outbox interrupted by shutdown")
         except Exception:  # noqa: BLE001 (one failed tick must not stop the service)
             log.exception("outbox tick failed")
 
     async def _poll_tick(self) -> None:
-        """Poll what the database says is due; tracked so that shutdown can wait for it."""
+        """Start a polling pass of the current poller, unless it already runs MAX_PASSES."""
         if self._stopping.is_set():
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
+        poller = self.poller
+        running = sum(1 for owner in self._passes.values() if owner is poller)
+        if running >= MAX_PASSES:
+            log.debug("polling passes still running; tick skipped", passes=running)
+            return
+        task = asyncio.create_task(self._poll_pass(poller))
+        self._passes[task] = poller
+        task.add_done_callback(self._passes.pop)
+
+    @staticmethod
+    async def _poll_pass(poller: Poller) -> None:
         try:
-            await self.poller.poll_due()
+            await poller.poll_due()
+        except asyncio.CancelledError:
+            log.info("polling pass abandoned at shutdown; its unrecorded feeds are polled at the next start")
         except Exception:  # noqa: BLE001 (one failed pass must not stop the service)
             log.exception("polling pass failed")
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
+
+    async def _watchdog_tick(self) -> None:
+        """Ping systemd's watchdog only while polling makes progress: a live event loop is
+        not enough (a reload once left it ticking while no feed was ever polled again)."""
+        since = time.monotonic() - self.poller.last_claim_at
+        try:
+            stall = await asyncio.to_thread(polling_stall, self.store, self.config, since, utcnow())
+        except Exception as exc:  # noqa: BLE001 (the database not answering is a stall too)
+            stall = f"the database does not answer: {type(exc).__name__}"
+        if stall is None:
+            self.notifier.watchdog()
+        else:
+            log.error("polling makes no progress; watchdog ping withheld so systemd restarts the daemon", reason=stall)
 
     def request_stop(self, signame: str) -> None:
         if not self._stopping.is_set():
@@ -162,38 +216,66 @@ class Daemon:
             self._stopping.set()
 
     async def _shutdown(self) -> None:
-        """Stop taking new work, give in-flight polls a moment, then cancel them: each
-        feed's poll commits in one transaction, so a cancelled one simply never happened."""
+        """Stop taking new work, give in-flight passes the grace period, then cancel what is
+        left: each feed's poll commits in one transaction, so a cancelled one never happened
+        and its claim is given back."""
         self.scheduler.shutdown(wait=False)
-        pending = {task for task in self._tasks if not task.done()}
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_SECONDS)
-            for task in still:
+        if self._reloader is not None:
+            self._reloader.cancel()
+        passes = set(self._passes)
+        if passes:
+            _, late = await asyncio.wait(passes, timeout=SHUTDOWN_GRACE_SECONDS)
+            for task in late:
                 task.cancel()
-            with suppress(asyncio.CancelledError):
-                await asyncio.gather(*still, return_exceptions=True)
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._tasks:  # retiring pollers close now that their passes are over
+            _, late = await asyncio.wait(set(self._tasks), timeout=SHUTDOWN_GRACE_SECONDS / 2)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self.poller.__aexit__(None, None, None)
         self.store.engine.dispose()
         log.info("daemon stopped")
 
+    def request_reload(self) -> None:
+        """SIGHUP. Reloads run one at a time; signals arriving meanwhile make one more."""
+        self._reload_wanted = True
+        if self._reloader is None or self._reloader.done():
+            self._reloader = asyncio.create_task(self._reload_while_wanted())
+
+    async def _reload_while_wanted(self) -> None:
+        while self._reload_wanted and not self._stopping.is_set():
+            self._reload_wanted = False
+            try:
+                await self.reload()
+            except Exception:  # noqa: BLE001 (a failed reload keeps the running config)
+                log.exception("config reload failed; keeping the running config")
+
     async def reload(self) -> None:
-        """SIGHUP: re-read and re-validate the config; a bad one is rejected, the old kept."""
+        """Re-read and re-validate the config (a bad one is rejected, the old kept) and start
+        a poller on it. The old poller is retired, not closed: its passes in flight finish
+        and are recorded through its own workers and writer, then it closes."""
         try:
             new_config = load_config(self.config_path)
+            new_config.require_secrets()
         except ConfigError as exc:
             log.error("config reload rejected; keeping the running config", error=str(exc))
             return
         self.notifier.notify("RELOADING=1")
-        old_poller = self.poller
-        self.config = new_config
-        self.store.sync_feeds(new_config.feeds, new_config.polling.interval, utcnow())
-        self.poller = await Poller(new_config, self.store).__aenter__()
+        await asyncio.to_thread(self.store.sync_feeds, new_config.feeds, new_config.polling.interval, utcnow())
+        new_poller = await Poller(new_config, self.store).__aenter__()
+        old_poller, self.poller, self.config = self.poller, new_poller, new_config
         self._register_jobs()
-        await old_poller.__aexit__(None, None, None)
+        self._spawn(self._retire(old_poller))
         self.notifier.ready(f"polling {len(new_config.feeds)} feeds")
         log.info("config reloaded", feeds=len(new_config.feeds))
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    @staticmethod
+    async def _retire(poller: Poller) -> None:
+        await poller.drain()
+        await poller.__aexit__(None, None, None)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -26,6 +26,7 @@ from monitor import dedup
 from monitor.config import Config
 from monitor.dedup import DedupConfig
 from monitor.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
+from monitor.lifetime import exit_with
 from monitor.models import utcnow
 from monitor.parse import ParsedEntry, parse_feed
 from monitor.rules import RuleSet
@@ -65,9 +66,11 @@ _worker_rules: RuleSet | None = None
 _worker_dedup: DedupConfig | None = None
 
 
-def init_worker(rules: RuleSet, dedup_config: DedupConfig) -> None:
+def init_worker(rules: RuleSet, dedup_config: DedupConfig, daemon_pid: int | None = None) -> None:
     global _worker_rules, _worker_dedup
     _worker_rules, _worker_dedup = rules, dedup_config
+    if daemon_pid is not None:
+        exit_with(daemon_pid)
     settle_garbage_collector()
 
 
@@ -190,7 +193,12 @@ class GroupWriter:
         batch, self._pending = self._pending[: self.MAX_FEEDS], self._pending[self.MAX_FEEDS :]
         self._writing = True
         results = [result for result, _ in batch]
-        task = asyncio.get_running_loop().run_in_executor(self.executor, self.store.record_polls, results)
+        loop = asyncio.get_running_loop()
+        try:
+            task = loop.run_in_executor(self.executor, self.store.record_polls, results)
+        except RuntimeError as exc:  # the executor was shut down: fail these polls, never strand them
+            task = loop.create_future()
+            task.set_exception(exc)
         task.add_done_callback(lambda done: self._written(batch, done))
 
     def _written(self, batch: list[tuple[PollResult, asyncio.Future[StoredPoll]]], done: asyncio.Future) -> None:
@@ -226,41 +234,77 @@ class Poller:
             user_agent=polling.user_agent,
         )
         await self._fetcher.__aenter__()
-        self.store.release_dead_leases(HOST, pid_alive)
         self._pool = self._make_pool()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         self._writer = GroupWriter(self.store, self._db)
         self._in_flight = asyncio.Semaphore(2 * polling.concurrency)  # feeds between fetch and parse
+        self._held: set[str] = set()  # feeds this poller claimed and has not recorded yet
+        self._passes = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.last_claim_at = time.monotonic()
         settle_garbage_collector()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Close, after whatever passes are still running have finished or been cancelled.
+        Only this poller's own claims are given back: after a reload, the poller that
+        replaced it runs in the same process under the same owner name."""
         await self._fetcher.__aexit__(*exc_info)
         self._writer.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._db.shutdown(wait=True)
-        self.store.release_leases(self.owner)
+        if self._held:
+            self.store.release_leases(self.owner, feed_ids=sorted(self._held))
+
+    @property
+    def passes_running(self) -> int:
+        return self._passes
+
+    async def drain(self) -> None:
+        """Wait until no polling pass of this poller is running (a reload retires it)."""
+        await self._idle.wait()
 
     def _make_pool(self) -> Executor:
         workers = self.config.polling.parse_workers or (os.cpu_count() or 1)
-        initargs = (self.config.rules, self.config.dedup)
         if workers <= 1:
-            init_worker(*initargs)
+            init_worker(self.config.rules, self.config.dedup)
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
+        initargs = (self.config.rules, self.config.dedup, os.getpid())
         return ProcessPoolExecutor(
             max_workers=workers, mp_context=get_context("forkserver"), initializer=init_worker, initargs=initargs
         )
 
     async def poll_due(self, only: Sequence[str] | None = None) -> list[FeedReport]:
         """Claim the due (or the named) feeds and poll them all concurrently."""
-        loop = asyncio.get_running_loop()
-        due = await loop.run_in_executor(
-            self._db, lambda: self.store.claim_due_feeds(utcnow(), self.owner, LEASE, only=only)
-        )
-        if not due:
-            return []
-        results = await asyncio.gather(*(self.poll_feed(feed) for feed in due), return_exceptions=True)
-        return [self._report_of(feed, result) for feed, result in zip(due, results, strict=True)]
+        self._passes += 1
+        self._idle.clear()
+        try:
+            due = await asyncio.get_running_loop().run_in_executor(self._db, self._claim, only)
+            self.last_claim_at = time.monotonic()
+            if not due:
+                return []
+            results = await asyncio.gather(*(self._poll_held(feed) for feed in due), return_exceptions=True)
+            return [self._report_of(feed, result) for feed, result in zip(due, results, strict=True)]
+        finally:
+            self._passes -= 1
+            if not self._passes:
+                self._idle.set()
+
+    def _claim(self, only: Sequence[str] | None) -> list[DueFeed]:
+        """Free what dead processes of this host still hold (a daemon killed beside this one
+        would otherwise keep its feeds for the whole lease), then lease what is due."""
+        self.store.release_dead_leases(HOST, pid_alive)
+        due = self.store.claim_due_feeds(utcnow(), self.owner, LEASE, only=only)
+        self._held.update(feed.id for feed in due)
+        return due
+
+    async def _poll_held(self, feed: DueFeed) -> FeedReport:
+        """A poll that raises keeps its feed held until this poller closes or the lease runs
+        out, so a feed that crashes its poll is not retried at every tick."""
+        report = await self.poll_feed(feed)
+        self._held.discard(feed.id)  # recorded: the write released its lease
+        return report
 
     @staticmethod
     def _report_of(feed: DueFeed, result: FeedReport | BaseException) -> FeedReport:

@@ -253,3 +253,25 @@ def test_closing_the_writer_during_its_linger_writes_nothing_and_raises_nothing(
     assert errors == [] and store.groups == []
     assert _articles(store, "f0") == 0
     store.engine.dispose()
+
+
+def test_a_poll_whose_writer_thread_was_shut_down_fails_instead_of_waiting_for_ever(tmp_path: Path, db_url: str) -> None:
+    """What a reload once did: the old poller's store thread was shut down under a poll still
+    lingering for it, the write could not be submitted, and the poll waited for ever."""
+    store, results = _counting_store_and_results(tmp_path, db_url, 1)
+    errors: list[dict] = []
+
+    async def run() -> object:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        executor = ThreadPoolExecutor(max_workers=1)
+        writer = GroupWriter(store, executor, linger=0.05)
+        task = asyncio.create_task(writer.record(results[0]))
+        await asyncio.sleep(0.01)
+        executor.shutdown(wait=True)
+        done, _ = await asyncio.wait([task], timeout=10)
+        return task.exception() if done else "still waiting"
+
+    outcome = asyncio.run(run())
+    assert isinstance(outcome, RuntimeError) and "shutdown" in str(outcome)
+    assert errors == [] and store.groups == []
+    store.engine.dispose()

@@ -157,12 +157,14 @@ class FeedStore(Database):
                 for row in sorted(rows, key=lambda r: ids.index(r.id))
             ]
 
-    def release_leases(self, owner: str) -> None:
-        """Give back feeds this process claimed but did not finish (shutdown)."""
+    def release_leases(self, owner: str, feed_ids: Sequence[str] | None = None) -> None:
+        """Give back feeds this process claimed but did not finish (shutdown); with
+        `feed_ids`, only those (a retiring poller must not free its successor's claims)."""
+        statement = update(Feed).where(Feed.lease_owner == owner)
+        if feed_ids is not None:
+            statement = statement.where(Feed.id.in_(list(feed_ids)))  # type: ignore[attr-defined]
         with self.session() as session:
-            session.exec(
-                update(Feed).where(Feed.lease_owner == owner).values(lease_owner=None, lease_until=None)
-            )
+            session.exec(statement.values(lease_owner=None, lease_until=None))
             session.commit()
 
     def release_dead_leases(self, host: str, is_alive: Callable[[int], bool]) -> list[str]:
@@ -180,6 +182,23 @@ class FeedStore(Database):
         if freed:
             log.info("released the leases of a dead process", feeds=len(freed))
         return freed
+
+    def overdue_feeds(self, now: datetime, intervals: int) -> list[str]:
+        """Enabled feeds nobody holds (or whose holder's lease ran out) that have been due
+        for `intervals` of their own polling intervals: polling has stalled."""
+        with self.session() as session:
+            shortest = session.exec(select(func.min(Feed.interval_seconds)).where(Feed.enabled.is_(True))).one()  # type: ignore[attr-defined]
+            if shortest is None:
+                return []
+            query = (
+                select(Feed.id, Feed.next_poll_at, Feed.interval_seconds)
+                .where(Feed.enabled.is_(True))  # type: ignore[attr-defined]
+                .where(or_(Feed.lease_until.is_(None), Feed.lease_until < now))  # type: ignore[union-attr]
+                .where(Feed.next_poll_at < now - timedelta(seconds=intervals * shortest))
+                .order_by(Feed.next_poll_at)
+            )
+            rows = session.exec(query).all()
+        return [feed_id for feed_id, due, interval in rows if due < now - timedelta(seconds=intervals * interval)]
 
     def next_due_at(self) -> datetime | None:
         with self.session() as session:
