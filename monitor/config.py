@@ -25,7 +25,6 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from monitor.dedup import DedupConfig

@@ -134,6 +134,16 @@ class DigestRun(SQLModel, table=True):
     story_count: int = 0
 
 
+class DigestSchedule(SQLModel, table=True):
+    """When a digest definition was first scheduled: a slot that passed before then was
+    never missed (the monitor was not running yet), so the first start does not send it."""
+
+    __tablename__ = "digest_schedule"
+
+    digest_id: str = Field(primary_key=True, max_length=64)
+    first_scheduled_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
 class DigestItem(SQLModel, table=True):
     """A story carried by a digest. Unique per (digest definition, story): every flagged story
     appears in exactly one digest of each definition that watches it."""

@@ -18,11 +18,11 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import func, update
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from monitor.config import Config
@@ -45,47 +45,28 @@ from monitor.digest import (
     render_alert_email,
     render_email,
 )
-from monitor.models import AlertSent, Article, Delivery, DigestItem as DigestItemRow, DigestRun, Feed, Story, utcnow
+from monitor.models import (
+    AlertSent,
+    Article,
+    Delivery,
+    DigestItem as DigestItemRow,
+    DigestRun,
+    Feed,
+    Story,
+    utcnow,
+)
+from monitor.schedule import first_scheduled, latest_slot, missed_slot
 from monitor.store import HOST, Store, held_by_dead_process, this_process
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["first_scheduled", "latest_slot", "missed_slot"]  # the schedule, re-exported for the daemon
 
 EXCERPT_CHARS = 420
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
 SEND_LEASE = timedelta(minutes=10)  # far longer than one attempt (SMTP 30 s, webhook 10 s per step)
-
-
-# -- schedule ------------------------------------------------------------------------------
-
-
-def latest_slot(at: str, tz: ZoneInfo, now: datetime) -> datetime:
-    """The most recent scheduled time of a daily digest at or before `now`, in UTC.
-
-    Built from the local date and wall-clock time, so it follows daylight saving: 07:30 in
-    Europe/London is 06:30 UTC in summer and 07:30 UTC in winter. A wall-clock time skipped by
-    a spring-forward gap resolves to the instant after the gap."""
-    hour, minute = (int(part) for part in at.split(":"))
-    local_now = now.astimezone(tz)
-    for days_back in (0, 1, 2):
-        day: date = local_now.date() - timedelta(days=days_back)
-        candidate = datetime.combine(day, time(hour, minute), tzinfo=tz)
-        candidate = candidate.astimezone(ZoneInfo("UTC")).astimezone(tz)  # normalise gaps
-        if candidate <= local_now:
-            return candidate.astimezone(ZoneInfo("UTC"))
-    raise AssertionError("unreachable: a daily slot exists within two days")
-
-
-def missed_slot(store: Store, digest: DigestConfig, tz: ZoneInfo, now: datetime) -> datetime | None:
-    """The latest slot if no run has served it: a digest whose time passed while the daemon
-    was down is sent once at start-up, not skipped and not sent twice."""
-    slot = latest_slot(digest.at, tz, now)
-    with store.session() as session:
-        last = session.exec(select(func.max(DigestRun.slot)).where(DigestRun.digest_id == digest.id)).one()
-    if last is not None and last >= slot:
-        return None
-    return slot
 
 
 # -- building (one transaction each) ---------------------------------------------------------
@@ -112,7 +93,14 @@ def build_digest(store: Store, config: Config, digest: DigestConfig, slot: datet
         stories = _pending_stories(session, digest, now)
         run = DigestRun(id=_new_id("d"), digest_id=digest.id, slot=slot, created_at=now, story_count=len(stories))
         session.add(run)
-        session.flush()
+        try:
+            session.flush()
+        except IntegrityError:
+            # Another daemon (or `monitor digest send`) built this slot between our look and
+            # our insert: normal with several daemons on one database.
+            session.rollback()
+            bound.debug("digest slot already built by another process", slot=slot.isoformat())
+            return BuiltDigest(run_id=None, stories=0, deliveries=0)
         for story in stories:
             session.add(DigestItemRow(run_id=run.id, digest_id=digest.id, story_id=story.id))
         deliveries = 0

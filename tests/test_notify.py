@@ -291,12 +291,67 @@ def test_missed_slot_is_built_once(tmp_path: Path, db_url: str, relay: SmtpServe
     config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
     store = open_store(config)
     digest = config.digests[0]
-    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # 12:00 in Kuwait: the 07:30 slot passed
+    first_start = datetime(2026, 11, 21, 20, 0, tzinfo=UTC)  # 23:00 in Kuwait, the day before
+    assert notify.missed_slot(store, digest, config.tz, first_start) is None  # that day's slot predates it
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # 12:00 in Kuwait: the 07:30 slot passed while down
     slot = notify.missed_slot(store, digest, config.tz, now)
     assert slot == datetime(2026, 11, 22, 4, 30, tzinfo=UTC)
     notify.build_digest(store, config, digest, slot, now=now)
     assert notify.missed_slot(store, digest, config.tz, now) is None
     assert notify.missed_slot(store, digest, config.tz, now + timedelta(days=1)) is not None
+    store.engine.dispose()
+
+
+def test_the_first_start_does_not_send_a_slot_that_passed_before_it(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                                                   webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    digest = config.digests[0]
+    first_start = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # 12:00 in Kuwait, after today's 07:30
+    assert notify.missed_slot(store, digest, config.tz, first_start) is None
+    assert notify.missed_slot(store, digest, config.tz, first_start + timedelta(hours=3)) is None  # a restart
+    assert notify.first_scheduled(store, digest.id, first_start + timedelta(days=5)) == first_start
+    # Down over the next day's slot: that one was missed, and is caught up.
+    assert notify.missed_slot(store, digest, config.tz, first_start + timedelta(days=1)) == datetime(
+        2026, 11, 23, 4, 30, tzinfo=UTC
+    )
+    store.engine.dispose()
+
+
+def test_losing_the_race_to_build_a_slot_is_normal(tmp_path: Path, db_url: str, relay: SmtpServer,
+                                                   webhook_receiver: WebhookReceiver,  # noqa: F811
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A second daemon builds the slot between this one's look and its insert: this one
+    builds nothing, logs no error, and the slot's messages are queued once."""
+    from sqlalchemy import event
+
+    from monitor.log import configure_logging
+
+    config = _config(tmp_path, db_url, smtp_port=relay.port, hook=webhook_receiver)
+    store = open_store(config)
+    rival = Store(make_engine(config.database_url))
+    _add_story(store, feed_id="kuna", title="الحوار الاستراتيجي الكويتي الأمريكي")
+    digest, slot = config.digests[0], datetime(2026, 11, 22, 4, 30, tzinfo=UTC)
+    rival_built: list[notify.BuiltDigest] = []
+
+    def rival_first(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith("INSERT INTO DIGEST_RUN") and not rival_built:
+            rival_built.append(notify.build_digest(rival, config, digest, slot))
+
+    event.listen(store.engine, "before_cursor_execute", rival_first)
+    configure_logging("debug", json=True)
+    capsys.readouterr()
+    lost = notify.build_digest(store, config, digest, slot)
+    event.remove(store.engine, "before_cursor_execute", rival_first)
+    assert rival_built[0].run_id is not None and rival_built[0].deliveries == 2
+    assert lost == notify.BuiltDigest(run_id=None, stories=0, deliveries=0)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert not [line for line in lines if line["level"] in ("error", "warning", "critical")]
+    assert any(line["event"] == "digest slot already built by another process" and line["level"] == "debug"
+               for line in lines)
+    assert len(_rows(store)) == 2
+    configure_logging("info")
+    rival.engine.dispose()
     store.engine.dispose()
 
 
