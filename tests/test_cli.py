@@ -299,3 +299,22 @@ def test_feeds_list_shows_no_next_poll_for_a_disabled_feed(tmp_path: Path, capsy
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
     assert rows["off"][1] == "no" and rows["off"][5] == "-"
     assert rows["x"][1] == "yes" and rows["x"][5] != "-"
+
+
+def test_feeds_list_says_error_for_a_feed_whose_body_did_not_parse(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.feedserver import FeedServer
+
+    with FeedServer() as server:
+        server.route("/page", body=b"<!doctype html><html><body><p>not a feed</p></body></html>",
+                     content_type="text/html; charset=utf-8")
+        config = write_config(tmp_path, f'[[feeds]]\nid = "page"\nurl = "{server.url("/page")}"\n', with_rules=False)
+        assert main(["--config", str(config), "poll"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(config), "feeds", "list", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["last_http_status"] == 200 and row["consecutive_failures"] == 1 and row["last_error"]
+    assert row["last_status"] == "error"
+    assert main(["--config", str(config), "feeds", "list"]) == 0
+    [line] = capsys.readouterr().out.splitlines()[1:]
+    assert line.split()[3] == "error"  # FEED ON LAST-SUCCESS(never) STATUS

@@ -244,7 +244,7 @@ def _feed_state(result: PollResult) -> dict[str, object]:
     outcome = result.outcome
     values: dict[str, object] = {
         "last_polled_at": result.fetched_at,
-        "last_status": outcome.status,
+        "last_status": "error" if result.error is not None else outcome.status,  # fetched, then failed to parse
         "last_http_status": outcome.http_status,
         "lease_owner": None,
         "lease_until": None,
