@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, SmallInteger, Text, UniqueConstraint, false
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -53,6 +53,8 @@ class Feed(SQLModel, table=True):
     last_status: str | None = None
     last_http_status: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # The parse warnings of the last fetched body (bad bytes, charset, dates), for operators.
+    last_warning: str | None = Field(default=None, sa_column=Column(Text))
     last_polled_at: datetime | None = Field(default=None, sa_column=_ts())
     last_success_at: datetime | None = Field(default=None, sa_column=_ts())
     consecutive_failures: int = 0
@@ -105,6 +107,9 @@ class Article(SQLModel, table=True):
     features: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
     duplicate_of: int | None = Field(default=None, foreign_key="article.id")
     story_id: int | None = Field(default=None, foreign_key="story.id", index=True)
+    # The text may be garbled by a bad charset; repaired when the feed sends it clean
+    # (monitor.store.repair). Only a server default: the bulk insert never names it.
+    text_suspect: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class ArticleBand(SQLModel, table=True):

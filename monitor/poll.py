@@ -344,11 +344,12 @@ class Poller:
             next_poll_at=self._next_poll_at(feed, outcome, error, fetched_at),
             rules_fingerprint=self.config.rules.fingerprint,
             dedup_config=self.config.dedup,
+            warning="; ".join(processed.warnings) or None,
         )
         stored = await self._writer.record(result)
         seconds = time.perf_counter() - started
         for warning in processed.warnings:
-            bound.info("feed parsed with a warning", warning=warning)
+            bound.warning("feed parsed with a warning", warning=warning)
         if error:
             bound.warning(
                 "feed poll failed",

@@ -15,6 +15,7 @@ from monitor.rules import Decision, RuleSet
 from monitor.store.engine import Database
 from monitor.store.feeds import update_feeds
 from monitor.store.records import Incoming, PollResult, StoredPoll, decision_json
+from monitor.store.repair import insert_and_repair
 from monitor.store.writer import SqlDedup, mark_story_flagged
 
 log = structlog.get_logger(__name__)
@@ -68,7 +69,7 @@ class ArticleStore(Database):
             batch.extend((position, Incoming(result.feed.id, c, result.fetched_at)) for c in result.candidates)
         for (rules_fingerprint, dedup_config), batch in batches.items():
             checker = SqlDedup(session, dedup_config)
-            outcomes = checker.insert_all([incoming for _, incoming in batch], rules_fingerprint)
+            outcomes = insert_and_repair(session, checker, [incoming for _, incoming in batch], rules_fingerprint)
             for (position, _), outcome in zip(batch, outcomes, strict=True):
                 stored[position].add(outcome)
         update_feeds(session, results, stored)

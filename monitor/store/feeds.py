@@ -35,6 +35,7 @@ class FeedHealth:
     has_etag: bool
     has_last_modified: bool
     article_count: int
+    last_warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,10 @@ class FeedStore(Database):
         poll; an older entry that reappears costs a classification and is then recognised
         by the writer (feed+guid is unique)."""
         with self.session() as session:
-            query = select(Article.guid).where(Article.feed_id == feed_id).order_by(Article.id.desc()).limit(limit)  # type: ignore[union-attr]
+            query = select(Article.guid).where(Article.feed_id == feed_id, Article.text_suspect.is_(False))  # type: ignore[attr-defined]
+            # Suspect (maybe garbled) articles are left out so that they are classified again
+            # and repaired when the feed sends them clean (monitor.store.repair).
+            query = query.order_by(Article.id.desc()).limit(limit)  # type: ignore[union-attr]
             return set(session.exec(query))
 
     def feed_health(self) -> list[FeedHealth]:
@@ -230,6 +234,7 @@ class FeedStore(Database):
                     has_etag=bool(row.etag),
                     has_last_modified=bool(row.last_modified),
                     article_count=row.article_count,
+                    last_warning=row.last_warning,
                 )
                 for row in rows
             ]
@@ -254,6 +259,8 @@ def _feed_state(result: PollResult) -> dict[str, object]:
         values["last_error"] = result.error
         return values
     values.update(last_success_at=result.fetched_at, last_error=None, consecutive_failures=0)
+    if outcome.status == "ok":  # a body was parsed: its warnings replace the last ones
+        values["last_warning"] = result.warning
     if outcome.status in ("ok", "unchanged"):
         # Kept on "unchanged" too: a server that rotates validators on identical bodies
         # would otherwise never earn a 304.

@@ -39,6 +39,7 @@ class PollResult:
     next_poll_at: datetime
     rules_fingerprint: str
     dedup_config: DedupConfig
+    warning: str | None = None  # the parse warnings, stored as feed.last_warning
 
 
 @dataclass(frozen=True)

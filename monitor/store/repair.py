@@ -1,0 +1,111 @@
+"""Repairing articles stored with text a bad charset may have garbled.
+
+An entry whose title or summary holds U+FFFD for invalid bytes (or whose feed was decoded
+against its declaration) is stored all the same, with `article.text_suspect` set: dropping it
+would lose the news, and its decision may well be right. Suspect articles stay out of the
+feed's known guids, so each poll classifies them again; when the feed sends the same guid
+with clean text, the stored article takes the clean text, its decision, its dedup fingerprint
+and features, in the transaction of that poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+from sqlalchemy import bindparam, delete, update
+from sqlmodel import Session, select
+
+from monitor.models import Article, ArticleBand
+from monitor.store.records import Incoming, InsertOutcome
+from monitor.store.writer import SqlDedup, mark_story_flagged
+
+log = structlog.get_logger(__name__)
+
+_IN_CHUNK = 900  # guids per IN list, as in the writer
+
+
+def insert_and_repair(
+    session: Session, checker: SqlDedup, items: Sequence[Incoming], rules_fingerprint: str
+) -> list[InsertOutcome]:
+    """The writer's insert_all, with stored suspect articles repaired from clean copies first
+    (the writer then sees them as already stored) and new suspect articles marked after."""
+    repair(session, items, rules_fingerprint)
+    outcomes = checker.insert_all(items, rules_fingerprint)
+    _mark_suspect(session, items, outcomes)
+    return outcomes
+
+
+def repair(session: Session, items: Sequence[Incoming], rules_fingerprint: str) -> int:
+    """Give every stored suspect article that reappears clean its clean text and decision;
+    returns how many were repaired."""
+    clean = {(item.feed_id, item.candidate.entry.guid): item for item in items if not item.candidate.entry.text_suspect}
+    if not clean:
+        return 0
+    feed_ids = sorted({feed_id for feed_id, _ in clean})
+    guids = sorted({guid for _, guid in clean})
+    suspects: list[Article] = []
+    for start in range(0, len(guids), _IN_CHUNK):
+        query = select(Article).where(
+            Article.text_suspect.is_(True),  # type: ignore[attr-defined]
+            Article.feed_id.in_(feed_ids),  # type: ignore[attr-defined]
+            Article.guid.in_(guids[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
+        )
+        suspects.extend(session.exec(query).all())
+    repaired = 0
+    for article in suspects:
+        item = clean.get((article.feed_id, article.guid))
+        if item is not None:
+            _repair_one(session, article, item, rules_fingerprint)
+            repaired += 1
+    return repaired
+
+
+def _repair_one(session: Session, article: Article, item: Incoming, rules_fingerprint: str) -> None:
+    from monitor.store.articles import _story_of_storyless  # articles imports this module
+
+    candidate = item.candidate
+    entry, decision, features = candidate.entry, candidate.decision, candidate.features
+    article.title, article.summary, article.author = entry.title, entry.summary, entry.author
+    article.fingerprint, article.features = features.fingerprint, candidate.features_blob
+    article.flagged, article.watch, article.round = decision.flagged, decision.watch, decision.round
+    article.score, article.decision = decision.score, candidate.decision_json
+    article.rules_fingerprint = rules_fingerprint
+    article.text_suspect = False
+    session.add(article)
+    assert article.id is not None
+    # The garbled text's LSH bands would find near-copies of garble, not of the article.
+    session.execute(delete(ArticleBand).where(ArticleBand.article_id == article.id))  # type: ignore[arg-type]
+    session.add_all(
+        ArticleBand(article_id=article.id, band=band, hash=value) for band, value in enumerate(features.band_hashes)
+    )
+    if decision.flagged:
+        if article.story_id is None:
+            article.story_id = _story_of_storyless(session, article)
+        mark_story_flagged(session, article.story_id, article, item.seen_at)
+    log.info(
+        "garbled article repaired from a clean poll",
+        feed_id=article.feed_id,
+        article_id=article.id,
+        guid=article.guid,
+        flagged=decision.flagged,
+    )
+
+
+def _mark_suspect(session: Session, items: Sequence[Incoming], outcomes: Sequence[InsertOutcome]) -> None:
+    """One UPDATE for the batch's new suspect articles (the writer's bulk insert leaves the
+    column to its default, false)."""
+    rows = [
+        {"v_feed": item.feed_id, "v_guid": item.candidate.entry.guid}
+        for item, outcome in zip(items, outcomes, strict=True)
+        if outcome.stored and item.candidate.entry.text_suspect
+    ]
+    if not rows:
+        return
+    table = Article.__table__  # type: ignore[attr-defined]
+    statement = (
+        update(table)
+        .where(table.c.feed_id == bindparam("v_feed"), table.c.guid == bindparam("v_guid"))
+        .values(text_suspect=True)
+    )
+    session.connection().execute(statement, rows)
