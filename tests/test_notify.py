@@ -132,6 +132,8 @@ def test_digest_arrives_once_with_the_right_stories(tmp_path: Path, db_url: str,
     assert "الأنباء" in html  # "also reported by" for the second outlet of the US story
     [payload] = webhook_receiver.payloads()
     assert payload["type"] == "digest.published"
+    published = [item["published"] for section in payload["data"]["sections"] for item in section["items"]]
+    assert published and all(value.endswith("+00:00") for value in published)  # as docs/webhooks.md says
     headlines = [item["headline"] for section in payload["data"]["sections"] for item in section["items"]]
     assert len(headlines) == 2
     assert all(row.status == "sent" and row.attempts == 1 for row in _rows(store))
