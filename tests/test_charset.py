@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from monitor import charset
 from monitor.parse import ParsedFeed, parse_feed
@@ -137,3 +139,24 @@ def test_declarations_in_header_prolog_and_bom() -> None:
     body = b'\xef\xbb\xbf<?xml version="1.0" encoding="Windows-1256"?><rss/>'
     assert charset.declarations(body, {"content-type": "text/xml; charset=UTF8"}) == ("utf-8", "cp1256")
     assert charset.declarations(b'<?xml version="1.0" encoding="bogus"?>', {}) == ()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=len(ALANBA)), st.binary(min_size=1, max_size=3)),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from([{"content-type": "application/rss+xml; charset=utf-8"}, {}, {"content-type": "text/xml"}]),
+)
+def test_damaged_bytes_anywhere_parse_alike_and_mark_what_they_garble(
+    damage: list[tuple[int, bytes]], headers: dict[str, str]
+) -> None:
+    body = bytearray(ALANBA)
+    for at, junk in sorted(damage, reverse=True):
+        body[at:at] = junk
+    feed = parse_both(bytes(body), headers)
+    for entry in feed.entries:
+        if "\ufffd" in entry.title + entry.summary and any("U+FFFD" in w for w in feed.warnings):
+            assert entry.text_suspect
