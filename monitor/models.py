@@ -75,6 +75,10 @@ class Story(SQLModel, table=True):
     first_seen_at: datetime = Field(sa_column=_ts(nullable=False))
     flagged_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
     score: float = 0.0
+    # The span of its independent write-ups' publication dates; `round` is its one stated
+    # round. Membership is checked against these (dedup.story_admits).
+    first_published_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_published_at: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class Article(SQLModel, table=True):
@@ -159,7 +163,7 @@ class DigestItem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="digest_run.id", index=True, max_length=64)
     digest_id: str = Field(max_length=64)
-    story_id: int = Field(foreign_key="story.id")
+    story_id: int = Field(foreign_key="story.id", index=True)
 
 
 class AlertSent(SQLModel, table=True):
@@ -170,7 +174,7 @@ class AlertSent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     alert_id: str = Field(max_length=64)
-    story_id: int = Field(foreign_key="story.id")
+    story_id: int = Field(foreign_key="story.id", index=True)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
 
 

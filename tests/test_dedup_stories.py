@@ -26,11 +26,11 @@ ROUNDLESS = {
     "round": None,
 }
 ROUND6 = {
-    "title": "الإعلان عن الجولة السادسة من الحوار الاستراتيجي بين الكويت والولايات المتحدة",
+    "title": "الكويت تستضيف الجولة السادسة من الحوار الاستراتيجي مع واشنطن الشهر المقبل",
     "body": (
-        "أعلن وزير الخارجية أن الجولة السادسة من الحوار الاستراتيجي بين دولة الكويت والولايات "
-        "المتحدة الأمريكية ستعقد في الكويت، وأن مجموعات العمل في الدفاع والأمن والتجارة والتعليم "
-        "ستعرض ما أنجزته مذكرات التفاهم، بمشاركة وفود من الجانبين."
+        "قال مصدر دبلوماسي إن الجولة السادسة من الحوار الاستراتيجي بين الكويت والولايات المتحدة ستعقد في "
+        "الكويت الشهر المقبل، وإن وفود الجانبين ستراجع ما تحقق في مجموعات العمل الخاصة بالدفاع والأمن "
+        "والتجارة والتعليم ومتابعة مذكرات التفاهم الموقعة، على أن يترأس الاجتماعات وزير الخارجية ونظيره الأمريكي."
     ),
     "url": "https://paper.example/politics/round-six",
     "published": "2023-03-17T12:00:00+03:00",
@@ -59,11 +59,13 @@ def _cluster_line(name: str, id_: str) -> str:
 
 
 def test_the_chain_links_pairwise() -> None:
-    """The premise: each neighbour pair passes same_story, the two ends do not."""
-    from monitor.dedup import same_story
+    """The premise: each neighbour pair passes same_story (as independent write-ups, not
+    copies), the two ends do not."""
+    from monitor.dedup import is_near_duplicate, same_story
 
     r5, bridge, r6 = features_of(article("r5_dispatch")), features_of(chain_item("roundless")), features_of(chain_item("round6"))
     assert same_story(bridge, r5, CONFIG) and same_story(r6, bridge, CONFIG)
+    assert not is_near_duplicate(bridge, r5, CONFIG) and not is_near_duplicate(r6, bridge, CONFIG)
     assert not same_story(r6, r5, CONFIG)
 
 
@@ -125,6 +127,9 @@ def test_a_delivered_story_takes_only_what_it_already_said() -> None:
     assert story_admits(delivered_none, roundless, CONFIG)
     assert not story_admits(delivered_none, replace(roundless, round=6), CONFIG)
     assert story_admits(replace(delivered_none, delivered=False), replace(roundless, round=6), CONFIG)
+    # The same holds for a text reusing a member's wording (an agency template).
+    assert story_admits(delivered_none, roundless, CONFIG, copy=True)
+    assert not story_admits(delivered_none, replace(roundless, round=6), CONFIG, copy=True)
 
 
 # -- the story-chain property -----------------------------------------------------------------

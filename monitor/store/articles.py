@@ -139,7 +139,9 @@ def _story_of_storyless(session: Session, article: Article) -> int:
     if original is not None and original.story_id is not None:
         return original.story_id
     headline = original or article
-    story = Story(key=uuid.uuid4().hex, first_seen_at=headline.first_seen_at, headline_article_id=headline.id)
+    story = Story(key=uuid.uuid4().hex, first_seen_at=headline.first_seen_at, headline_article_id=headline.id,
+                  round=headline.round if headline.round is not None else article.round,
+                  first_published_at=headline.published_at, last_published_at=headline.published_at)
     session.add(story)
     session.flush()
     assert story.id is not None

@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, Table, update
+from sqlalchemy import Connection, Select, Table, exists, or_, update
 from sqlmodel import Session, select
 
 from monitor import dedup
-from monitor.dedup import ArticleFeatures, DedupConfig
-from monitor.models import Article, ArticleBand, Story
+from monitor.dedup import ArticleFeatures, DedupConfig, StoryExtent
+from monitor.models import AlertSent, Article, ArticleBand, DigestItem, Story
 from monitor.rules import Decision
 from monitor.store.records import Candidate, Incoming, InsertOutcome
 
@@ -32,18 +32,36 @@ class _Known:
         return self.duplicate_of or self.id
 
 
+@dataclass(eq=False)
+class _StoryState:
+    """A story the batch adds to, stored or started by the batch, with its extent (round,
+    span, delivered) kept current as the batch's plans join it, so that a later plan of the
+    same batch is judged against the story as it will be written."""
+
+    extent: StoryExtent
+    id: int | None = None  # None until a story started by this batch is inserted
+    founder: _Plan | None = None  # the plan that starts it (None: a stored story)
+    stored: StoryExtent | None = None  # the extent as read, to write back only what changed
+
+
 @dataclass
 class _Plan:
     """What will be written for one new article of a batch."""
 
     incoming: Incoming
     original: _Known | int | None  # stored original, index of an earlier batch article, or none
-    story_id: int | None = None
-    new_story: bool = False
+    story: _StoryState | None = None
     duplicate_of: int | None = None
     article_id: int | None = None
-    story_of: _Plan | None = None  # an earlier plan of the batch whose story this one joins
     referenced: bool = False  # a later plan of the batch copies this one
+
+    @property
+    def story_id(self) -> int | None:
+        return self.story.id if self.story is not None else None
+
+    @property
+    def new_story(self) -> bool:
+        return self.story is not None and self.story.founder is self
 
     @property
     def feed_id(self) -> str:
@@ -74,7 +92,7 @@ class _Plan:
 
 _IN_CHUNK = 900  # values per IN list (with up to 50 feed ids beside it: under 999)
 
-_STORY_COLUMNS = ("key", "first_seen_at", "watch", "round", "flagged_at", "score")
+_STORY_COLUMNS = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at")
 _ARTICLE_COLUMNS = (
     "feed_id", "guid", "link", "canonical_url", "fingerprint", "title",
     "summary", "author", "language", "published_at", "published_is_fallback",
@@ -94,6 +112,7 @@ class SqlDedup:
     def __init__(self, session: Session, config: DedupConfig):
         self.session = session
         self.config = config
+        self._stories: dict[int, _StoryState] = {}  # stored stories read by this batch
 
     def insert_all(self, items: Sequence[Incoming], rules_fingerprint: str) -> list[InsertOutcome]:
         """Decide every new entry in memory, then write the batch with a few executemany
@@ -105,7 +124,12 @@ class SqlDedup:
         seen_urls = self._stored_urls([f.canonical_url for f in features if f.canonical_url])
         by_fingerprint: dict[str, _Known | int] = dict(self._by_fingerprint([f.fingerprint for f in features]))
         by_band: dict[int, list[_Known | int]] = dict(self._by_band(features))  # type: ignore[arg-type]
+        self._load_stories(
+            {known.story_id for known in by_fingerprint.values() if isinstance(known, _Known) and known.story_id}
+            | {hit.story_id for hits in by_band.values() for hit in hits if isinstance(hit, _Known) and hit.story_id}
+        )
         plans: list[_Plan | None] = []
+        fresh: list[_Plan] = []
         for index, item in enumerate(items):
             feats = item.candidate.features
             key = (item.feed_id, item.candidate.entry.guid)
@@ -116,23 +140,27 @@ class SqlDedup:
             if feats.canonical_url:
                 seen_urls.add(feats.canonical_url)
             original = by_fingerprint.get(feats.fingerprint)
+            if original is not None and not self._copy_admitted(original, feats, plans):
+                original = None
             if original is None:
-                original = self._near_copy(feats, by_band, features)
-            plans.append(_Plan(item, original))
+                original = self._near_copy(feats, by_band, features, plans)
+            plan = _Plan(item, original)
+            self._assign_story(plan, plans, fresh)
+            plans.append(plan)
             by_fingerprint.setdefault(feats.fingerprint, index)
             for value in feats.band_hashes:
                 by_band.setdefault(value, []).append(index)
-        self._write(plans, rules_fingerprint)
+        self._write(plans, fresh, rules_fingerprint)
         return [plan.outcome() if plan else InsertOutcome(stored=False) for plan in plans]
 
-    def _write(self, plans: list[_Plan | None], rules_fingerprint: str) -> None:
+    def _write(self, plans: list[_Plan | None], fresh: list[_Plan], rules_fingerprint: str) -> None:
         """Bulk INSERTs (executemany) of the batch's new stories, then its articles, then its
         band hashes. Article ids are read back (by feed+guid) only where something refers to
         them: a new story's headline, band rows, copies of an article of the same batch. The
         ORM's unit of work, or INSERT … RETURNING in parameter order (which SQLAlchemy runs
         row by row on SQLite), cost about 3 ms per article here."""
         active = [plan for plan in plans if plan is not None]
-        self._assign_stories(plans, active)
+        self._insert_stories(fresh)
         for plan in active:
             if isinstance(plan.original, int):
                 plans[plan.original].referenced = True  # type: ignore[union-attr]
@@ -156,6 +184,14 @@ class SqlDedup:
         headlines = [{"id": plan.story_id, "headline_article_id": plan.article_id} for plan in active if plan.new_story]
         if headlines:
             self.session.execute(update(Story), headlines)
+        grown = [
+            {"id": state.id, "round": state.extent.round, "first_published_at": state.extent.first_published,
+             "last_published_at": state.extent.last_published}
+            for state in self._stories.values()
+            if state.extent != state.stored
+        ]
+        if grown:
+            self.session.execute(update(Story), grown)
         for plan in active:
             decision = plan.candidate.decision
             if decision.flagged and plan.duplicate_of is None and not plan.new_story and plan.story_id is not None:
@@ -168,40 +204,76 @@ class SqlDedup:
         if band_rows:
             _insert_rows(self.session.connection(), ArticleBand.__table__, ("article_id", "band", "hash"), band_rows)  # type: ignore[attr-defined]
 
-    def _assign_stories(self, plans: list[_Plan | None], active: list[_Plan]) -> None:
+    def _assign_story(self, plan: _Plan, plans: list[_Plan | None], fresh: list[_Plan]) -> None:
         """A copy joins its original's story; an independent write-up of a flagged event joins
-        that event's story (stored, or started earlier in this batch); anything else a watch
-        could care about starts a story. Plans are visited in batch order, so whatever a plan
-        joins is decided before it."""
-        fresh: list[_Plan] = []
-        for plan in active:
-            if isinstance(plan.original, int):
-                plan.story_of = plans[plan.original]
-                continue
-            if isinstance(plan.original, _Known):
-                plan.story_id = plan.original.story_id
-            elif plan.needs_story:
-                plan.story_id = self._matching_story(plan.candidate.features)
-                if plan.story_id is None:
-                    plan.story_of = self._matching_fresh_story(plan, fresh)
-            if plan.story_id is None and plan.story_of is None and plan.needs_story:
-                fresh.append(plan)
-        if fresh:
-            rows = [self._story_row(plan) for plan in fresh]
-            _insert_rows(self.session.connection(), Story.__table__, _STORY_COLUMNS, rows)  # type: ignore[attr-defined]
-            keys = [row[0] for row in rows]
-            ids = dict(self._select_in(lambda chunk: select(Story.key, Story.id).where(Story.key.in_(chunk)), keys))  # type: ignore[attr-defined]
-            for plan, key in zip(fresh, keys, strict=True):
-                plan.story_id, plan.new_story = ids[key], True
-        for plan in active:
-            if plan.story_of is not None:
-                plan.story_id = plan.story_of.story_id
+        that event's story (stored, or started earlier in this batch) if the story as a whole
+        admits it; anything else a watch could care about starts a story. Plans are decided in
+        batch order, each against the stories as the earlier plans left them."""
+        features = plan.candidate.features
+        if isinstance(plan.original, int):
+            plan.story = plans[plan.original].story  # type: ignore[union-attr]
+        elif isinstance(plan.original, _Known):
+            plan.story = self._stories.get(plan.original.story_id) if plan.original.story_id else None
+        elif plan.needs_story:
+            plan.story = self._matching_story(features) or self._matching_fresh_story(plan, fresh)
+        if plan.story is None and not isinstance(plan.original, int) and plan.needs_story:
+            plan.story = _StoryState(StoryExtent(), founder=plan)
+            fresh.append(plan)
+        if plan.story is not None:
+            copy = plan.original is not None and plan.story.founder is not plan
+            plan.story.extent = plan.story.extent.with_member(features, copy=copy)
 
-    def _matching_fresh_story(self, plan: _Plan, fresh: list[_Plan]) -> _Plan | None:
+    def _insert_stories(self, fresh: list[_Plan]) -> None:
+        if not fresh:
+            return
+        rows = [self._story_row(plan) for plan in fresh]
+        _insert_rows(self.session.connection(), Story.__table__, _STORY_COLUMNS, rows)  # type: ignore[attr-defined]
+        keys = [row[0] for row in rows]
+        ids = dict(self._select_in(lambda chunk: select(Story.key, Story.id).where(Story.key.in_(chunk)), keys))  # type: ignore[attr-defined]
+        for plan, key in zip(fresh, keys, strict=True):
+            assert plan.story is not None
+            plan.story.id = ids[key]
+
+    def _matching_fresh_story(self, plan: _Plan, fresh: list[_Plan]) -> _StoryState | None:
         features = plan.candidate.features
         if features.watch is None:
             return None
-        return next((f for f in fresh if dedup.same_story(features, f.candidate.features, self.config)), None)
+        for founder in fresh:
+            story = founder.story
+            assert story is not None
+            if dedup.same_story(features, founder.candidate.features, self.config) and dedup.story_admits(
+                story.extent, features, self.config
+            ):
+                return story
+        return None
+
+    def _copy_admitted(self, original: _Known | int, features: ArticleFeatures, plans: list[_Plan | None]) -> bool:
+        """A text that nearly copies a member of a story stating another round is not a copy
+        of it (see dedup.story_admits)."""
+        if isinstance(original, int):
+            story = plans[original].story  # type: ignore[union-attr]
+        else:
+            story = self._stories.get(original.story_id) if original.story_id else None
+        return story is None or dedup.story_admits(story.extent, features, self.config, copy=True)
+
+    def _load_stories(self, story_ids: set[int]) -> None:
+        """Read the extent of stored stories not yet read by this batch: one query for all."""
+        missing = sorted(story_id for story_id in story_ids if story_id not in self._stories)
+        if not missing:
+            return
+        delivered = or_(
+            exists().where(DigestItem.story_id == Story.id),  # type: ignore[arg-type]
+            exists().where(AlertSent.story_id == Story.id),  # type: ignore[arg-type]
+        )
+        rows = self._select_in(
+            lambda chunk: select(
+                Story.id, Story.round, Story.first_published_at, Story.last_published_at, delivered.label("delivered")
+            ).where(Story.id.in_(chunk)),  # type: ignore[union-attr]
+            missing,
+        )
+        for row in rows:
+            extent = StoryExtent(row.round, row.first_published_at, row.last_published_at, bool(row.delivered))
+            self._stories[row.id] = _StoryState(extent, id=row.id, stored=extent)
 
     def _read_article_ids(self, plans: list[_Plan]) -> None:
         if not plans:
@@ -229,11 +301,13 @@ class SqlDedup:
 
     @staticmethod
     def _story_row(plan: _Plan) -> tuple:
-        """The values of _STORY_COLUMNS, in that order."""
-        decision = plan.candidate.decision
+        """The values of _STORY_COLUMNS, in that order: the extent is final, since every plan
+        of the batch was decided before stories are inserted."""
+        decision, extent = plan.candidate.decision, plan.story.extent  # type: ignore[union-attr]
         flagged_at = plan.seen_at if decision.flagged else None
         score = decision.score if decision.flagged else 0.0
-        return (uuid.uuid4().hex, plan.seen_at, decision.watch, decision.round, flagged_at, score)
+        return (uuid.uuid4().hex, plan.seen_at, decision.watch, extent.round, flagged_at, score,
+                extent.first_published, extent.last_published)
 
     @staticmethod
     def _article_row(plan: _Plan, rules_fingerprint: str) -> tuple:
@@ -304,7 +378,11 @@ class SqlDedup:
         return by_band
 
     def _near_copy(
-        self, features: ArticleFeatures, by_band: dict[int, list[_Known | int]], batch: Sequence[ArticleFeatures]
+        self,
+        features: ArticleFeatures,
+        by_band: dict[int, list[_Known | int]],
+        batch: Sequence[ArticleFeatures],
+        plans: list[_Plan | None],
     ) -> _Known | int | None:
         """The earliest article this one nearly copies: a stored one (`_Known`, by id) before
         an earlier one of this batch (its index)."""
@@ -319,14 +397,17 @@ class SqlDedup:
         for article_id in sorted(stored):
             known = stored[article_id]
             if known.features is not None and dedup.is_near_duplicate(features, known.features, self.config):
-                return known
+                if self._copy_admitted(known, features, plans):
+                    return known
         for index in sorted(earlier):
-            if dedup.is_near_duplicate(features, batch[index], self.config):
+            if dedup.is_near_duplicate(features, batch[index], self.config) and self._copy_admitted(index, features, plans):
                 return index
         return None
 
-    def _matching_story(self, features: ArticleFeatures) -> int | None:
-        """An independent write-up of an event joins the story of an earlier flagged article."""
+    def _matching_story(self, features: ArticleFeatures) -> _StoryState | None:
+        """An independent write-up of an event joins the story of an earlier flagged article,
+        if that story as a whole admits it (dedup.story_admits). The stories' extents are
+        read only for the articles that pass same_story: usually none or one."""
         if features.watch is None:
             return None
         window = self.config.story_window
@@ -338,10 +419,17 @@ class SqlDedup:
             .order_by(Article.id)
             .limit(500)
         )
-        for story_id, blob in self.session.exec(query):
-            if blob is not None and story_id is not None:
-                if dedup.same_story(features, dedup.features_from_bytes(blob), self.config):
-                    return story_id
+        similar = [
+            story_id
+            for story_id, blob in self.session.exec(query)
+            if blob is not None and story_id is not None
+            and dedup.same_story(features, dedup.features_from_bytes(blob), self.config)
+        ]
+        self._load_stories(set(similar))
+        for story_id in dict.fromkeys(similar):
+            story = self._stories.get(story_id)
+            if story is not None and dedup.story_admits(story.extent, features, self.config):
+                return story
         return None
 
 
@@ -383,6 +471,7 @@ def mark_story_flagged(session: Session, story_id: int, decision: Decision | Art
     if story.flagged_at is None:
         story.flagged_at = now
         story.watch = decision.watch
-        story.round = decision.round
+    if story.round is None:
+        story.round = decision.round  # the story's one stated round (dedup.story_admits)
     story.score = max(story.score, decision.score)
     session.add(story)

@@ -1,0 +1,235 @@
+"""The story rules in the store (SqlDedup), on SQLite and PostgreSQL: an article that states
+no round never bridges two rounds, across polls or inside one batch, and news that follows a
+delivered story reaches the next digest."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from sqlmodel import select
+
+from monitor import notify
+from monitor.config import Config
+from monitor.daemon import open_store
+from monitor.fetch import FetchOutcome
+from monitor.models import Article, Story
+from monitor.parse import ParsedEntry
+from monitor.poll import prepare_entry
+from monitor.rules import Decision
+from monitor.store import DueFeed, PollResult, Store
+from tests.conftest import make_config
+from tests.test_dedup import FIXTURES
+from tests.test_dedup_stories import CHAIN, articles_strategy
+from tests.webhookreceiver import WebhookReceiver, webhook_receiver  # noqa: F401
+
+UTC = timezone.utc
+FEEDS = ("kuna", "alanba", "alrai")
+
+
+class FixedRules:
+    """Answers with the decision it is given: these tests are about stories, not relevance."""
+
+    fingerprint = "fixed"
+
+    def __init__(self, decision: Decision):
+        self.decision = decision
+
+    def classify(self, title: str, body: str) -> Decision:
+        return self.decision
+
+    def could_concern(self, decision: Decision) -> bool:
+        return True
+
+
+def _config(tmp_path: Path, db_url: str, extra: str = "") -> Config:
+    body = "".join(f'[[feeds]]\nid = "{feed}"\nname = "{feed}"\nurl = "http://127.0.0.1:9/{feed}.xml"\n' for feed in FEEDS)
+    return make_config(tmp_path, body + extra, db_url=db_url)
+
+
+def _candidate(config: Config, title: str, body: str, url: str, published: datetime,
+               watch: str | None, round_: int | None) -> Any:
+    entry = ParsedEntry(guid=url, link=url, title=title, summary=body, published=published,
+                        published_is_fallback=False, author=None, language="ar")
+    decision = Decision(flagged=watch is not None, watch=watch, score=9.0 if watch else 0.0, threshold=5.0,
+                        round=round_, topics=(), matches=())
+    return prepare_entry(entry, FixedRules(decision), config.dedup)  # type: ignore[arg-type]
+
+
+def _poll(config: Config, feed_id: str, candidates: list, seen_at: datetime) -> PollResult:
+    feed = DueFeed(feed_id, f"http://127.0.0.1:9/{feed_id}.xml", None, None, None, 900, 0, None)
+    outcome = FetchOutcome(
+        feed_id=feed_id, requested_url=feed.url, final_url=feed.url, permanent_redirect=None, status="ok",
+        http_status=200, body=None, headers={}, etag=None, last_modified=None, body_hash=None,
+        retry_after=None, error=None, elapsed=0.01,
+    )
+    return PollResult(feed=feed, outcome=outcome, candidates=tuple(candidates), error=None, fetched_at=seen_at,
+                      next_poll_at=seen_at + timedelta(minutes=15), rules_fingerprint="fixed",
+                      dedup_config=config.dedup)
+
+
+def _named(config: Config, name: str) -> Any:
+    item = CHAIN.get(name) or FIXTURES[name]
+    return _candidate(config, item["title"], item["body"], item["url"], datetime.fromisoformat(item["published"]),
+                      item["watch"], item["round"])
+
+
+def _stories(store: Store) -> dict[str, tuple[int | None, int | None]]:
+    """Each article's (story id, round), by URL."""
+    with store.session() as session:
+        return {row.link: (row.story_id, row.round) for row in session.exec(select(Article))}
+
+
+def _rounds_per_story(store: Store) -> dict[int, set[int]]:
+    with store.session() as session:
+        rounds: dict[int, set[int]] = defaultdict(set)
+        for story_id, round_ in session.exec(select(Article.story_id, Article.round)):
+            if story_id is not None and round_ is not None:
+                rounds[story_id].add(round_)
+        return rounds
+
+
+def test_a_roundless_article_never_bridges_two_rounds_across_polls(tmp_path: Path, db_url: str) -> None:
+    config = _config(tmp_path, db_url)
+    store = open_store(config)
+    now = datetime.now(UTC)
+    for minutes, (feed, name) in enumerate([("kuna", "r5_dispatch"), ("alanba", "roundless"), ("alrai", "round6")]):
+        store.record_poll(_poll(config, feed, [_named(config, name)], now + timedelta(minutes=minutes)))
+    stories = _stories(store)
+    r5, bridge, r6 = (stories[CHAIN.get(n, FIXTURES.get(n))["url"]] for n in ("r5_dispatch", "roundless", "round6"))
+    assert bridge[0] == r5[0]
+    assert r6[0] != r5[0]
+    with store.session() as session:
+        story = session.get(Story, r5[0])
+        assert story.round == 5
+        assert story.first_published_at == datetime.fromisoformat(FIXTURES["r5_dispatch"]["published"])
+        assert story.last_published_at == datetime.fromisoformat(CHAIN["roundless"]["published"])
+        assert session.get(Story, r6[0]).round == 6
+    store.engine.dispose()
+
+
+def test_a_roundless_article_never_bridges_two_rounds_inside_one_batch(tmp_path: Path, db_url: str) -> None:
+    """Story decisions inside one batch see what the batch's earlier articles did to a story."""
+    config = _config(tmp_path, db_url)
+    store = open_store(config)
+    now = datetime.now(UTC)
+    store.record_poll(_poll(config, "kuna", [_named(config, "roundless")], now))
+    store.record_polls([
+        _poll(config, "alanba", [_named(config, "r5_dispatch")], now),
+        _poll(config, "alrai", [_named(config, "round6")], now),
+    ])
+    stories = _stories(store)
+    bridge, r5, r6 = (stories[CHAIN.get(n, FIXTURES.get(n))["url"]] for n in ("roundless", "r5_dispatch", "round6"))
+    assert r5[0] == bridge[0]  # the round-less story takes round 5 ...
+    assert r6[0] != bridge[0]  # ... and then refuses round 6, though the batch has not been written yet
+    assert all(len(rounds) == 1 for rounds in _rounds_per_story(store).values())
+    store.engine.dispose()
+
+
+def test_news_after_a_delivered_story_reaches_the_next_digest(
+    tmp_path: Path, db_url: str, webhook_receiver: WebhookReceiver  # noqa: F811
+) -> None:
+    """Round-5 article, digest sent, a round-less follow-up, a round-6 announcement: the next
+    digest carries the round-6 news, and not the round-5 story again."""
+    extra = f"""
+[[channels]]
+id = "hook"
+type = "webhook"
+url = "{webhook_receiver.url}"
+secret_env = "HOOK_SECRET"
+timeout = "2s"
+
+[[digests]]
+id = "daily"
+at = "07:30"
+watches = ["kw-us", "kw-uk"]
+channels = ["hook"]
+"""
+    body = "".join(f'[[feeds]]\nid = "{feed}"\nname = "{feed}"\nurl = "http://127.0.0.1:9/{feed}.xml"\n' for feed in FEEDS)
+    config = make_config(tmp_path, body + extra, db_url=db_url, environ={"HOOK_SECRET": webhook_receiver.secret})
+    store = open_store(config)
+    digest = config.digests[0]
+    start = datetime.now(UTC) - timedelta(hours=3)
+
+    store.record_poll(_poll(config, "kuna", [_named(config, "r5_dispatch")], start))
+    first = notify.build_digest(store, config, digest, slot=start + timedelta(minutes=30), now=start + timedelta(minutes=30))
+    asyncio.run(notify.send_due(store, config))
+    assert first.stories == 1
+    store.record_poll(_poll(config, "alanba", [_named(config, "roundless")], start + timedelta(hours=1)))
+    store.record_poll(_poll(config, "alrai", [_named(config, "round6")], start + timedelta(hours=2)))
+    second = notify.build_digest(store, config, digest, slot=start + timedelta(hours=2, minutes=30),
+                                 now=start + timedelta(hours=2, minutes=30))
+    asyncio.run(notify.send_due(store, config))
+
+    assert second.stories == 1
+    first_payload, second_payload = webhook_receiver.payloads()
+
+    def items(payload: dict) -> list[dict]:
+        return [item for section in payload["data"]["sections"] for item in section["items"]]
+
+    assert [item["headline"] for item in items(first_payload)] == [FIXTURES["r5_dispatch"]["title"]]
+    [news] = items(second_payload)
+    assert news["headline"] == CHAIN["round6"]["title"] and news["round"] == 6
+    stories = _stories(store)
+    assert stories[CHAIN["roundless"]["url"]][0] == stories[FIXTURES["r5_dispatch"]["url"]][0]  # same news, not resent
+    store.engine.dispose()
+
+
+def test_a_delivered_story_does_not_take_a_round_it_never_stated(tmp_path: Path, db_url: str,
+                                                                webhook_receiver: WebhookReceiver) -> None:  # noqa: F811
+    """A round-less story was sent; a write-up naming round 6 is news, so a story of its own."""
+    extra = (f'[[channels]]\nid = "hook"\ntype = "webhook"\nurl = "{webhook_receiver.url}"\nsecret_env = "HOOK_SECRET"\n'
+             '[[digests]]\nid = "daily"\nat = "07:30"\nwatches = ["kw-us"]\nchannels = ["hook"]\n')
+    body = "".join(f'[[feeds]]\nid = "{feed}"\nname = "{feed}"\nurl = "http://127.0.0.1:9/{feed}.xml"\n' for feed in FEEDS)
+    config = make_config(tmp_path, body + extra, db_url=db_url, environ={"HOOK_SECRET": webhook_receiver.secret})
+    store = open_store(config)
+    start = datetime.now(UTC) - timedelta(hours=3)
+    store.record_poll(_poll(config, "kuna", [_named(config, "roundless")], start))
+    assert notify.build_digest(store, config, config.digests[0], slot=start, now=start + timedelta(minutes=1)).stories == 1
+    store.record_poll(_poll(config, "alrai", [_named(config, "round6")], start + timedelta(hours=1)))
+    stories = _stories(store)
+    assert stories[CHAIN["round6"]["url"]][0] != stories[CHAIN["roundless"]["url"]][0]
+    later = notify.preview_digest(store, config, config.digests[0], now=start + timedelta(hours=2))
+    assert [item.headline for section in later.sections for item in section.items] == [CHAIN["round6"]["title"]]
+    store.engine.dispose()
+
+
+# -- the story-chain property, on the store ------------------------------------------------------
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(articles_strategy, articles_strategy.map(len))
+def test_no_sequence_of_polls_puts_two_rounds_in_one_story_in_the_store(articles: list, batch_size: int) -> None:
+    """The same random articles as on the cluster path, recorded in polls of random sizes
+    (several articles of one poll are decided in one batch) into a fresh SQLite file."""
+    from tests.test_dedup_stories import _features  # the same generator
+
+    with tempfile.TemporaryDirectory(prefix="stories-") as tmp:
+        config = _config(Path(tmp), f"sqlite:///{Path(tmp) / 'monitor.db'}")
+        store = open_store(config)
+        now = datetime.now(UTC)
+        candidates = []
+        for number, spec in enumerate(articles):
+            features = _features(*spec)
+            text = " ".join(spec[3])
+            url = f"https://news.example/{spec[4]}"
+            candidates.append(_candidate(config, text[:40], text, url, features.published, spec[0], spec[1]))
+            # one feed per article position, so a guid is never seen twice by one feed
+        size = max(1, batch_size % 4 + 1)
+        for start in range(0, len(candidates), size):
+            polls = [
+                _poll(config, FEEDS[(start + offset) % len(FEEDS)], [candidate], now + timedelta(seconds=start))
+                for offset, candidate in enumerate(candidates[start : start + size])
+            ]
+            store.record_polls(polls)
+        for story_id, rounds in _rounds_per_story(store).items():
+            assert len(rounds) <= 1, f"story {story_id} holds rounds {sorted(rounds)}"
+        with store.session() as session:
+            for story in session.exec(select(Story)):
+                if story.first_published_at is not None:
+                    assert story.last_published_at - story.first_published_at <= config.dedup.story_window
+        store.engine.dispose()
