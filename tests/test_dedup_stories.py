@@ -185,3 +185,21 @@ def test_no_sequence_of_articles_puts_two_rounds_in_one_story_in_monitor_cluster
     assert_one_round_per_story(members)
     for story, dates in spans.items():
         assert max(dates) - min(dates) <= CONFIG.story_window, f"story {story} spans {max(dates) - min(dates)}"
+
+
+def test_monitor_cluster_with_the_shipped_rules_keeps_the_rounds_apart(tmp_path) -> None:  # noqa: ANN001
+    """The command itself, classifying with config/monitor.toml (which finds watch kw-us and
+    rounds 5, none and 6 in these three texts)."""
+    import subprocess
+    import sys
+
+    from tests.test_dedup import REPO
+
+    lines = "".join(_cluster_line(name, name) + "\n" for name in ("r5_dispatch", "roundless", "round6"))
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(REPO / "config" / "monitor.toml"), "cluster", "-"],
+        input=lines, capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    stories = {r["id"]: r["story"] for r in map(json.loads, done.stdout.splitlines())}
+    assert stories["roundless"] == stories["r5_dispatch"] != stories["round6"]
