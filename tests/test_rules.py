@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import monitor.rules as rules_module
-from monitor.rules import Decision, Match, RuleSet, RulesError, WatchConfig, _Article, classify_lines, compile_rules
+import monitor.relevance.terms as terms_module
+from monitor.relevance.classify import _Article
+from monitor.rules import Decision, Match, RuleSet, RulesError, WatchConfig, classify_lines, compile_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 
@@ -87,10 +88,10 @@ def test_list_reference_expands_to_each_term_of_the_list() -> None:
     assert not rules.classify("الحوار مع عمان", "").flagged
 
 
-@pytest.fixture(params=[1, rules_module._INLINE_PATHS], ids=["slots", "spelled-out"])
+@pytest.fixture(params=[1, terms_module._INLINE_PATHS], ids=["slots", "spelled-out"])
 def inline_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Short `@list` lists are spelled out in the trie, longer ones are slots: both ways."""
-    monkeypatch.setattr(rules_module, "_INLINE_PATHS", request.param)
+    monkeypatch.setattr(terms_module, "_INLINE_PATHS", request.param)
     return request.param
 
 

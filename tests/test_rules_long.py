@@ -15,11 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import monitor.rules as rules_module
+import monitor.relevance.classify as classify_module
+import monitor.relevance.rounds as rounds_module
 from monitor import dedup
 from monitor.arabic import ANALYSED_CHARS, analysed_prefix, normalize
 from monitor.config import load_config
-from monitor.rules import MAX_HITS_PER_TERM, RuleSet, WatchConfig, _Cover, _Field, _Hit, compile_rules
+from monitor.relevance.terms import _Cover, _Field, _Hit
+from monitor.rules import MAX_HITS_PER_TERM, RuleSet, WatchConfig, compile_rules
 from tests.conftest import DEFAULT_CONFIG, REPO, write_config
 
 SENTENCE = "عقدت الكويت والولايات المتحدة الجولة الخامسة من الحوار الاستراتيجي في واشنطن. "
@@ -113,7 +115,7 @@ def test_a_mask_beyond_the_cap_still_masks(shipped: RuleSet) -> None:
     (its two spellings are two terms, each under the cap; the mask term has 70 hits)."""
     qatar = ["وناقش الحوار الاستراتيجي القطري الأمريكي ملفات عدة. ", "وفي حوار استراتيجي قطري أمريكي آخر. "]
     body = SENTENCE + "".join(qatar[n % 2] for n in range(70))
-    article = rules_module._Article(TITLE, body)
+    article = classify_module._Article(TITLE, body)
     assert len(article.hits(shipped.index, "other_dialogue")) == MAX_HITS_PER_TERM
     hits = article.hits(shipped.index, "us_dialogue", ["other_dialogue"])
     assert sorted(h.field for h in hits) == ["body", "title"]  # the title's and the first sentence's only
@@ -178,7 +180,7 @@ def _old_proximity(config: WatchConfig, per_list: list[list[_Hit]], within: int)
                 break
             group.append(min(near, key=lambda pair: pair[0])[1])
         else:
-            found.append((*rules_module._position_weight(config, anchor), group))
+            found.append((*classify_module._position_weight(config, anchor), group))
     return found
 
 
@@ -201,7 +203,7 @@ def hit_groups(draw: st.DrawFn) -> list[list[_Hit]]:
 @given(hit_groups(), st.integers(1, 12))
 def test_proximity_pairs_the_same_hits_as_the_quadratic_definition(per_list: list[list[_Hit]], within: int) -> None:
     config = WatchConfig(id="w", all=["l0"], lead_words=10)
-    assert rules_module._proximity_occurrences(config, per_list, within) == _old_proximity(config, per_list, within)
+    assert classify_module._proximity_occurrences(config, per_list, within) == _old_proximity(config, per_list, within)
 
 
 @settings(max_examples=300)
@@ -213,7 +215,7 @@ def test_cover_answers_masks_and_binding_like_the_pairwise_checks(spans: list, f
     anchor = _Hit("a", "a", "body", first, first)
     value_last = first + last % 4
     span = _Hit("a", "a", "body", first, value_last)
-    assert rules_module._bound(anchor, value_last, cover, within) == any(_old_gap(span, b) <= within for b in hits)
+    assert rounds_module._bound(anchor, value_last, cover, within) == any(_old_gap(span, b) <= within for b in hits)
 
 
 @given(st.lists(st.text(alphabet="abc", min_size=1, max_size=4), min_size=1, max_size=30))
