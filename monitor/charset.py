@@ -64,7 +64,7 @@ def prepare(body: bytes, headers: Mapping[str, str]) -> Decoded:
     # byte one for one: the difference counts the valid ones (at least once each).
     multibyte = len(body) - len(text)
     if multibyte < invalid * _MOSTLY:
-        if not utf8_declared or not _guess_loses(body):
+        if not utf8_declared or _another_declaration_fits(body, declared) or not _guess_loses(body):
             return Decoded(body, declared)
         how = "its charset guess would leave less Arabic readable"
     else:
@@ -112,6 +112,19 @@ def against_declaration(decoded: Decoded, used: str | None) -> str | None:
         f"decoded as {codec} against the declared {names} (the bytes are not valid {names}): "
         "the text may be garbled; its entries are marked suspect until the feed is fixed"
     )
+
+
+def _another_declaration_fits(body: bytes, declared: tuple[str, ...]) -> bool:
+    """Whether a charset the response also declares (the XML prolog against the header, say)
+    decodes the bytes: feedparser then uses it, which is no guess."""
+    for name in declared:
+        if name != "utf-8":
+            try:
+                body.decode(name)
+            except UnicodeDecodeError:
+                continue
+            return True
+    return False
 
 
 def _guess_loses(body: bytes) -> bool:

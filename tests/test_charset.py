@@ -100,6 +100,17 @@ def test_windows_1256_sent_as_utf8_is_read_but_said_and_suspect() -> None:
     assert any("against the declared utf-8" in w for w in feed.warnings)
 
 
+def test_a_prolog_charset_that_fits_is_no_guess() -> None:
+    """Header says UTF-8, the XML prolog windows-1256, the bytes are windows-1256: feedparser
+    reads them with the prolog's charset, a declaration, so nothing is suspect."""
+    body = (FEEDS / "rss_cp1256_prolog.xml").read_bytes()
+    feed = parse_both(body, {"content-type": "application/rss+xml; charset=utf-8"})
+    assert feed.entries[0].title.startswith("الخالد يبحث مع السفيرة الأمريكية")
+    assert not any(e.text_suspect for e in feed.entries)
+    assert not any("U+FFFD" in w or "against the declared" in w for w in feed.warnings)
+    assert charset.prepare(body, {"content-type": "application/rss+xml; charset=utf-8"}).body is body
+
+
 def test_latin1_sent_as_utf8_keeps_its_accents_with_a_warning() -> None:
     body = (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
