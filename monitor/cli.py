@@ -132,9 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         failure = _database_failure(exc, config.database_url)
-        if failure is None:
-            raise
-        return _fail(str(failure), failure.exit_status)
+        if failure is not None:
+            return _fail(str(failure), failure.exit_status)
+        # Last resort: still one line for the user; the traceback for whoever debugs it.
+        log.debug("unexpected error", exc_info=True)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return _fail(
+            f"unexpected error: {type(exc).__name__}{': ' + detail if detail else ''} "
+            "(run with --log-level debug to see where)",
+            EXIT_PROBLEM,
+        )
 
 
 def _fail(message: str, status: int) -> int:

@@ -318,3 +318,21 @@ def test_feeds_list_says_error_for_a_feed_whose_body_did_not_parse(tmp_path: Pat
     assert main(["--config", str(config), "feeds", "list"]) == 0
     [line] = capsys.readouterr().out.splitlines()[1:]
     assert line.split()[3] == "error"  # FEED ON LAST-SUCCESS(never) STATUS
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_where(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "digest.html").write_text("{% if %}broken{% endif %}", encoding="utf-8")
+    body = (
+        '[[channels]]\nid = "hook"\ntype = "webhook"\nurl = "https://hooks.example/x"\nsecret_env = "HOOK_SECRET"\n'
+        f'[[digests]]\nid = "daily"\nat = "07:30"\nwatches = ["kw-us"]\nchannels = ["hook"]\ntemplate_dir = "{templates}"\n'
+    )
+    config = write_config(tmp_path, body)
+    done = monitor("--config", str(config), "digest", "preview", "daily")
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # JSON log lines aside
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert lines == [line for line in lines if line.startswith("monitor: unexpected error: TemplateSyntaxError")]
+    assert len(lines) == 1
+    debug = monitor("--config", str(config), "--log-level", "debug", "digest", "preview", "daily")
+    assert "TemplateSyntaxError" in debug.stderr and "digest.html" in debug.stderr
