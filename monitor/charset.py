@@ -68,7 +68,10 @@ def prepare(body: bytes, headers: Mapping[str, str]) -> Decoded:
             return Decoded(body, declared)
         how = "its charset guess would leave less Arabic readable"
     else:
-        how = "declared as UTF-8" if utf8_declared else "undeclared, detected as UTF-8"
+        if utf8_declared:
+            how = "declared as UTF-8"
+        else:
+            how = f"{'declared US-ASCII' if declared else 'undeclared'}, detected as UTF-8"
     first = len(text[: runs[0].start()].encode("utf-8", "surrogateescape"))
     line = body.count(b"\n", 0, first) + 1
     plural = "byte" if invalid == 1 else "bytes"
