@@ -131,7 +131,21 @@ def evaluate(rows: list[dict[str, Any]], config: DedupConfig, rules: Any | None,
     dup_p, dup_r = report("near-duplicate pairs", gold_dups, predicted_dups)
     story_p, story_r = report("story pairs", pairs_of(events), pairs_of(stories))
     print(f"articles {len(rows)}, events {len(events)}, stories {len(stories)}")
+    mixed = mixed_rounds(rows, stories)
+    print(f"stories holding two labelled rounds: {len(mixed)}" + "".join(f"\n   {m}" for m in mixed))
     return {"dup_p": dup_p, "dup_r": dup_r, "story_p": story_p, "story_r": story_r}
+
+
+def mixed_rounds(rows: list[dict[str, Any]], stories: dict[str, list[str]]) -> list[str]:
+    """Predicted stories whose articles are labelled with two different rounds: what the
+    story-level round rule (dedup.story_admits) must keep at zero."""
+    round_of = {row["id"]: row["round"] for row in rows}
+    mixed = []
+    for members in stories.values():
+        rounds = sorted({round_of[m] for m in members if round_of[m] is not None})
+        if len(rounds) > 1:
+            mixed.append(" + ".join(f"{m} (round {round_of[m]})" for m in members))
+    return mixed
 
 
 def sweep(rows: list[dict[str, Any]], base: DedupConfig, rules: Any | None) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Select, Table, exists, or_, update
 from sqlmodel import Session, select
@@ -124,10 +125,6 @@ class SqlDedup:
         seen_urls = self._stored_urls([f.canonical_url for f in features if f.canonical_url])
         by_fingerprint: dict[str, _Known | int] = dict(self._by_fingerprint([f.fingerprint for f in features]))
         by_band: dict[int, list[_Known | int]] = dict(self._by_band(features))  # type: ignore[arg-type]
-        self._load_stories(
-            {known.story_id for known in by_fingerprint.values() if isinstance(known, _Known) and known.story_id}
-            | {hit.story_id for hits in by_band.values() for hit in hits if isinstance(hit, _Known) and hit.story_id}
-        )
         plans: list[_Plan | None] = []
         fresh: list[_Plan] = []
         for index, item in enumerate(items):
@@ -212,8 +209,8 @@ class SqlDedup:
         features = plan.candidate.features
         if isinstance(plan.original, int):
             plan.story = plans[plan.original].story  # type: ignore[union-attr]
-        elif isinstance(plan.original, _Known):
-            plan.story = self._stories.get(plan.original.story_id) if plan.original.story_id else None
+        elif isinstance(plan.original, _Known) and plan.original.story_id is not None:
+            plan.story = self._stories[plan.original.story_id]
         elif plan.needs_story:
             plan.story = self._matching_story(features) or self._matching_fresh_story(plan, fresh)
         if plan.story is None and not isinstance(plan.original, int) and plan.needs_story:
@@ -253,27 +250,27 @@ class SqlDedup:
         if isinstance(original, int):
             story = plans[original].story  # type: ignore[union-attr]
         else:
-            story = self._stories.get(original.story_id) if original.story_id else None
+            story = self._stories.get(original.story_id) if original.story_id is not None else None
         return story is None or dedup.story_admits(story.extent, features, self.config, copy=True)
 
-    def _load_stories(self, story_ids: set[int]) -> None:
-        """Read the extent of stored stories not yet read by this batch: one query for all."""
-        missing = sorted(story_id for story_id in story_ids if story_id not in self._stories)
-        if not missing:
-            return
+    @staticmethod
+    def _story_columns() -> tuple:
+        """What the look-ups of stored articles also read of each one's story (outer-joined
+        by primary key; the delivered check probes two indexes), so that deciding against
+        the whole story costs no statement of its own."""
         delivered = or_(
             exists().where(DigestItem.story_id == Story.id),  # type: ignore[arg-type]
             exists().where(AlertSent.story_id == Story.id),  # type: ignore[arg-type]
         )
-        rows = self._select_in(
-            lambda chunk: select(
-                Story.id, Story.round, Story.first_published_at, Story.last_published_at, delivered.label("delivered")
-            ).where(Story.id.in_(chunk)),  # type: ignore[union-attr]
-            missing,
-        )
-        for row in rows:
-            extent = StoryExtent(row.round, row.first_published_at, row.last_published_at, bool(row.delivered))
-            self._stories[row.id] = _StoryState(extent, id=row.id, stored=extent)
+        return (Story.round.label("story_round"), Story.first_published_at, Story.last_published_at,  # type: ignore[attr-defined]
+                delivered.label("delivered"))
+
+    def _remember_story(self, row: Any) -> None:
+        """Keep the extent of a stored article's story as read by this batch (the first read
+        wins: later reads in the batch would miss what the batch's plans added to it)."""
+        if row.story_id is not None and row.story_id not in self._stories:
+            extent = StoryExtent(row.story_round, row.first_published_at, row.last_published_at, bool(row.delivered))
+            self._stories[row.story_id] = _StoryState(extent, id=row.story_id, stored=extent)
 
     def _read_article_ids(self, plans: list[_Plan]) -> None:
         if not plans:
@@ -340,13 +337,15 @@ class SqlDedup:
 
     def _by_fingerprint(self, fingerprints: list[str]) -> dict[str, _Known]:
         rows = self._select_in(
-            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint)
+            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint, *self._story_columns())
+            .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
             .where(Article.fingerprint.in_(chunk))  # type: ignore[attr-defined]
             .order_by(Article.id),
             sorted(set(fingerprints)),
         )
         found: dict[str, _Known] = {}
         for row in rows:  # a fingerprint's rows come from one chunk, oldest first
+            self._remember_story(row)
             found.setdefault(row.fingerprint, _Known(row.id, row.story_id, row.duplicate_of, None))
         return found
 
@@ -365,9 +364,13 @@ class SqlDedup:
             return {}
         ids = sorted({hit.article_id for hit in hits})
         rows = self._select_in(
-            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.features).where(Article.id.in_(chunk)),  # type: ignore[union-attr]
+            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.features, *self._story_columns())
+            .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
+            .where(Article.id.in_(chunk)),  # type: ignore[union-attr]
             ids,
         )
+        for row in rows:
+            self._remember_story(row)
         known = {
             row.id: _Known(row.id, row.story_id, row.duplicate_of, dedup.features_from_bytes(row.features) if row.features else None)
             for row in rows
@@ -406,32 +409,31 @@ class SqlDedup:
 
     def _matching_story(self, features: ArticleFeatures) -> _StoryState | None:
         """An independent write-up of an event joins the story of an earlier flagged article,
-        if that story as a whole admits it (dedup.story_admits). The stories' extents are
-        read only for the articles that pass same_story: usually none or one."""
+        if that story as a whole admits it (dedup.story_admits): the scan goes on past a
+        similar article whose story refuses it, and stops at the first story that admits."""
         if features.watch is None:
             return None
         window = self.config.story_window
         query = (
-            select(Article.story_id, Article.features)
+            select(Article.story_id, Article.features, *self._story_columns())
+            .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
             .where(Article.watch == features.watch, Article.flagged.is_(True))  # type: ignore[attr-defined]
             .where(Article.published_at >= features.published - window)
             .where(Article.published_at <= features.published + window)
             .order_by(Article.id)
             .limit(500)
         )
-        similar = [
-            story_id
-            for story_id, blob in self.session.exec(query)
-            if blob is not None and story_id is not None
-            and dedup.same_story(features, dedup.features_from_bytes(blob), self.config)
-        ]
-        self._load_stories(set(similar))
-        for story_id in dict.fromkeys(similar):
-            story = self._stories.get(story_id)
-            if story is not None and dedup.story_admits(story.extent, features, self.config):
-                return story
+        refused: set[int] = set()
+        for row in self.session.exec(query):
+            if row.features is None or row.story_id is None or row.story_id in refused:
+                continue
+            if dedup.same_story(features, dedup.features_from_bytes(row.features), self.config):
+                self._remember_story(row)
+                story = self._stories[row.story_id]
+                if dedup.story_admits(story.extent, features, self.config):
+                    return story
+                refused.add(row.story_id)
         return None
-
 
 def _insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
     """executemany straight to the driver, with each column's own bind processing (UTC
