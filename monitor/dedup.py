@@ -7,7 +7,9 @@ Three layers, cheapest first:
   spelling): MinHash over character shingles of the normalised text, found through LSH band
   hashes so that checking a new article costs the same with 10 thousand or 10 million stored;
 * stories (independent write-ups of one happening): same watch and round where known, close
-  in time, and similar enough in content and named entities.
+  in time, and similar enough in content and named entities to one member, and admitted by
+  the story as a whole (one stated round, its time span, delivered or not: `story_admits`),
+  so that membership never chains across rounds.
 
 Everything here is pure: the store (SQL band table) and the in-memory engine below
 (`Clusterer`, used by `monitor cluster`, the evaluation and the tests) share the same

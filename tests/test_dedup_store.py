@@ -233,3 +233,48 @@ def test_no_sequence_of_polls_puts_two_rounds_in_one_story_in_the_store(articles
                 if story.first_published_at is not None:
                     assert story.last_published_at - story.first_published_at <= config.dedup.story_window
         store.engine.dispose()
+
+
+def test_migration_0006_gives_existing_stories_their_span_and_round(db_url: str) -> None:
+    """Stories stored before 0006 get the span of their write-ups (copies aside) and the
+    round their articles state."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from monitor.store import alembic_config, make_engine
+
+    engine = make_engine(db_url)
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0004")
+    stamp = "2023-03-{:02d} {:02d}:00:00".format
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO feed (id, url, configured_url, name, enabled, interval_seconds, consecutive_failures,"
+            " next_poll_at, article_count) VALUES ('kuna', 'u', 'u', 'k', true, 900, 0, :t, 0)"), {"t": stamp(1, 0)})
+        connection.execute(text(
+            "INSERT INTO story (id, key, first_seen_at, score, round) VALUES (1, 'a', :t, 0, NULL), (2, 'b', :t, 0, 4)"),
+            {"t": stamp(1, 0)})
+        rows = [  # id, story, published (day, hour), duplicate_of, round
+            (1, 1, (14, 18), None, None), (2, 1, (15, 9), None, 5), (3, 1, (25, 0), 1, None), (4, 2, (2, 3), None, None),
+        ]
+        for article_id, story_id, (day, hour), duplicate_of, round_ in rows:
+            connection.execute(text(
+                "INSERT INTO article (id, feed_id, guid, fingerprint, title, summary, published_at,"
+                " published_is_fallback, first_seen_at, flagged, score, decision, rules_fingerprint, story_id,"
+                " duplicate_of, round) VALUES (:id, 'kuna', :guid, 'f', 't', 's', :p, false, :p, true, 1, '{}', 'r',"
+                " :story, :dup, :round)"),
+                {"id": article_id, "guid": str(article_id), "p": stamp(day, hour), "story": story_id,
+                 "dup": duplicate_of, "round": round_})
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0006")
+    columns = (Story.round, Story.first_published_at, Story.last_published_at)  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        found = {row[0]: tuple(row[1:]) for row in connection.execute(select(Story.id, *columns))}
+    assert found == {
+        1: (5, datetime(2023, 3, 14, 18, tzinfo=UTC), datetime(2023, 3, 15, 9, tzinfo=UTC)),  # the copy of the 25th aside
+        2: (4, datetime(2023, 3, 2, 3, tzinfo=UTC), datetime(2023, 3, 2, 3, tzinfo=UTC)),
+    }
+    engine.dispose()
