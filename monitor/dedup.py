@@ -535,33 +535,35 @@ class StoryExtent:
     Deciding membership pair by pair made it transitive: a round-5 article, then a write-up
     stating no round (similar to it), then a round-6 announcement (similar to the write-up)
     became one story, and once the round-5 story had been sent the round-6 news reached no
-    digest. Membership is therefore checked against the story as a whole: its one stated
-    round, the span of its independent write-ups, and whether it was already delivered.
-    The store keeps the same three things in the story row."""
+    digest. Membership is therefore checked against the story as a whole: its one watch and
+    one stated round, the span of its independent write-ups, and whether it was already
+    delivered. The store keeps the same things in the story row."""
 
     round: int | None = None
     first_published: datetime | None = None  # None: no span yet (no member, or copies only)
     last_published: datetime | None = None
     delivered: bool = False  # a digest or an alert carried it
+    watch: str | None = None  # the watch of its flagged members
 
     def with_member(self, features: ArticleFeatures, *, copy: bool = False) -> StoryExtent:
         """The extent once `features` has joined. A copy repeats its original's dispatch, so
         its date (a late re-publication) does not stretch the span; its round still counts."""
         round_ = self.round if self.round is not None else features.round
+        watch = self.watch if self.watch is not None else features.watch
         if copy or (self.first_published is not None and self.last_published is not None
                     and self.first_published <= features.published <= self.last_published):
-            return replace(self, round=round_) if round_ != self.round else self
+            return replace(self, round=round_, watch=watch) if (round_, watch) != (self.round, self.watch) else self
         first = features.published if self.first_published is None else min(self.first_published, features.published)
         last = features.published if self.last_published is None else max(self.last_published, features.published)
-        return replace(self, round=round_, first_published=first, last_published=last)
+        return replace(self, round=round_, watch=watch, first_published=first, last_published=last)
 
 
 def story_admits(story: StoryExtent, features: ArticleFeatures, config: DedupConfig, *, copy: bool = False) -> bool:
     """Whether an article may join a story, given that it resembles one of its members
     (`same_story`, or `is_near_duplicate` for a `copy`).
 
-    * a story has at most one stated round: an article stating another never joins, so an
-      article stating none can join but never bridge two rounds;
+    * a story has at most one stated round and one watch: an article stating another never
+      joins, so an article stating none (or not flagged) can join but never bridge two;
     * an independent write-up must fall within `story_window` of every member's date, so a
       story never spans more than the window however its members chain;
     * a delivered story takes only what it already said: a later write-up of its round, or
@@ -569,7 +571,7 @@ def story_admits(story: StoryExtent, features: ArticleFeatures, config: DedupCon
       round the story never stated is news and starts a story of its own (never missed),
       even if it reuses a member's wording (an agency template);
     * otherwise copies of a member join whatever their date: they are the same dispatch."""
-    if _known_and_different(features.round, story.round):
+    if _known_and_different(features.round, story.round) or _known_and_different(features.watch, story.watch):
         return False
     if story.delivered and features.round is not None and story.round is None:
         return False

@@ -85,12 +85,12 @@ def _stories(store: Store) -> dict[str, tuple[int | None, int | None]]:
         return {row.link: (row.story_id, row.round) for row in session.exec(select(Article))}
 
 
-def _rounds_per_story(store: Store) -> dict[int, set[int]]:
+def _rounds_per_story(store: Store, column: Any = Article.round) -> dict[int, set]:
     with store.session() as session:
-        rounds: dict[int, set[int]] = defaultdict(set)
-        for story_id, round_ in session.exec(select(Article.story_id, Article.round)):
-            if story_id is not None and round_ is not None:
-                rounds[story_id].add(round_)
+        rounds: dict[int, set] = defaultdict(set)
+        for story_id, value in session.exec(select(Article.story_id, column)):
+            if story_id is not None and value is not None:
+                rounds[story_id].add(value)
         return rounds
 
 
@@ -203,7 +203,7 @@ def test_a_delivered_story_does_not_take_a_round_it_never_stated(tmp_path: Path,
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(articles_strategy, articles_strategy.map(len))
-def test_no_sequence_of_polls_puts_two_rounds_in_one_story_in_the_store(articles: list, batch_size: int) -> None:
+def test_no_sequence_of_polls_puts_two_rounds_or_watches_in_one_story_in_the_store(articles: list, batch_size: int) -> None:
     """The same random articles as on the cluster path, recorded in polls of random sizes
     (several articles of one poll are decided in one batch) into a fresh SQLite file."""
     from tests.test_dedup_stories import _features  # the same generator
@@ -228,6 +228,8 @@ def test_no_sequence_of_polls_puts_two_rounds_in_one_story_in_the_store(articles
             store.record_polls(polls)
         for story_id, rounds in _rounds_per_story(store).items():
             assert len(rounds) <= 1, f"story {story_id} holds rounds {sorted(rounds)}"
+        for story_id, watches in _rounds_per_story(store, Article.watch).items():
+            assert len(watches) <= 1, f"story {story_id} holds watches {sorted(watches)}"
         with store.session() as session:
             for story in session.exec(select(Story)):
                 if story.first_published_at is not None:

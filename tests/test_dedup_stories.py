@@ -112,6 +112,12 @@ def test_story_admits_every_stated_round_and_the_span_of_the_whole_story() -> No
     grown = story.with_member(replace(roundless, published=start + timedelta(hours=60)))
     assert (grown.round, grown.first_published, grown.last_published) == (5, start, start + timedelta(hours=60))
     assert StoryExtent().with_member(replace(roundless, round=7)).round == 7
+    # One watch too: a flagged article of another watch never joins, even as a copy of an
+    # unflagged member.
+    us = story.with_member(replace(roundless, round=5))
+    assert us.watch == "kw-us"
+    assert not story_admits(us, replace(roundless, watch="kw-uk"), CONFIG, copy=True)
+    assert story_admits(us, replace(roundless, watch=None), CONFIG, copy=True)
 
 
 def test_a_delivered_story_takes_only_what_it_already_said() -> None:
@@ -164,25 +170,27 @@ def _features(watch: str | None, round_: int | None, hours: int, words: list[str
                             watch, round_, CONFIG)
 
 
-def assert_one_round_per_story(members: dict[Any, list[int | None]]) -> None:
-    for story, rounds in members.items():
-        stated = {r for r in rounds if r is not None}
+def assert_one_round_and_watch_per_story(members: dict[Any, list[tuple[str | None, int | None]]]) -> None:
+    for story, pairs in members.items():
+        stated = {r for _, r in pairs if r is not None}
         assert len(stated) <= 1, f"story {story} holds rounds {sorted(stated)}"
+        watches = {w for w, _ in pairs if w is not None}
+        assert len(watches) <= 1, f"story {story} holds watches {sorted(watches)}"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(articles_strategy)
-def test_no_sequence_of_articles_puts_two_rounds_in_one_story_in_monitor_cluster(articles: list) -> None:
+def test_no_sequence_of_articles_puts_two_rounds_or_watches_in_one_story_in_monitor_cluster(articles: list) -> None:
     clusterer = Clusterer(CONFIG)
-    members: dict[str, list[int | None]] = {}
+    members: dict[str, list[tuple[str | None, int | None]]] = {}
     spans: dict[str, list[datetime]] = {}
     for number, spec in enumerate(articles):
         features = _features(*spec)
         result = clusterer.add(number, features)
-        members.setdefault(result.story, []).append(features.round)
+        members.setdefault(result.story, []).append((features.watch, features.round))
         if result.duplicate_of is None:
             spans.setdefault(result.story, []).append(features.published)
-    assert_one_round_per_story(members)
+    assert_one_round_and_watch_per_story(members)
     for story, dates in spans.items():
         assert max(dates) - min(dates) <= CONFIG.story_window, f"story {story} spans {max(dates) - min(dates)}"
 

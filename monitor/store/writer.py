@@ -183,8 +183,8 @@ class SqlDedup:
         if headlines:
             self.session.execute(update(Story), headlines)
         grown = [
-            {"id": state.id, "round": state.extent.round, "first_published_at": state.extent.first_published,
-             "last_published_at": state.extent.last_published}
+            {"id": state.id, "round": state.extent.round, "watch": state.extent.watch,
+             "first_published_at": state.extent.first_published, "last_published_at": state.extent.last_published}
             for state in self._stories.values()
             if state.extent != state.stored
         ]
@@ -259,13 +259,14 @@ class SqlDedup:
         """What the look-ups of stored articles also read of each one's story (outer-joined
         by primary key), so that deciding against the whole story costs no statement of its
         own. Whether it was delivered is read apart, only where it decides (see _admits)."""
-        return (Story.round.label("story_round"), Story.first_published_at, Story.last_published_at)  # type: ignore[attr-defined]
+        return (Story.round.label("story_round"), Story.first_published_at, Story.last_published_at,  # type: ignore[attr-defined]
+                Story.watch.label("story_watch"))  # type: ignore[attr-defined]
 
     def _remember_story(self, row: Any) -> None:
         """Keep the extent of a stored article's story as read by this batch (the first read
         wins: later reads in the batch would miss what the batch's plans added to it)."""
         if row.story_id is not None and row.story_id not in self._stories:
-            extent = StoryExtent(row.story_round, row.first_published_at, row.last_published_at)
+            extent = StoryExtent(row.story_round, row.first_published_at, row.last_published_at, watch=row.story_watch)
             self._stories[row.story_id] = _StoryState(extent, id=row.story_id, stored=extent, delivered_read=False)
 
     def _admits(self, story: _StoryState, features: ArticleFeatures, *, copy: bool = False) -> bool:
@@ -318,7 +319,7 @@ class SqlDedup:
         decision, extent = plan.candidate.decision, plan.story.extent  # type: ignore[union-attr]
         flagged_at = plan.seen_at if decision.flagged else None
         score = decision.score if decision.flagged else 0.0
-        return (uuid.uuid4().hex, plan.seen_at, decision.watch, extent.round, flagged_at, score,
+        return (uuid.uuid4().hex, plan.seen_at, extent.watch, extent.round, flagged_at, score,
                 extent.first_published, extent.last_published)
 
     @staticmethod
