@@ -4,12 +4,18 @@ never bridges two rounds, on the `monitor cluster` path and in the store alike."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from monitor.dedup import Clusterer, DedupConfig, StoryExtent, cluster_lines, story_admits
-from tests.test_dedup import CONFIG, FIXTURES, FixtureRules, article, features_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.dedup import Clusterer, StoryExtent, cluster_lines, compute_features, story_admits
+from tests.test_dedup import CONFIG, FIXTURES, REPO, FixtureRules, article, features_of
 
 # A write-up of the dialogue that states no round: close enough in words to the round-5
 # dispatch and to the round-6 announcement below to pass `same_story` with each of them.
@@ -140,11 +146,6 @@ def test_a_delivered_story_takes_only_what_it_already_said() -> None:
 
 # -- the story-chain property -----------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from monitor.dedup import compute_features  # noqa: E402
-
 # A small vocabulary, so that most pairs of one watch pass same_story's keyword floor and
 # many are near copies: the ground on which chains form.
 VOCABULARY = ("الحوار", "الاستراتيجي", "الكويت", "الولايات", "المتحدة", "الجولة", "وزير", "الخارجية",
@@ -195,14 +196,9 @@ def test_no_sequence_of_articles_puts_two_rounds_or_watches_in_one_story_in_moni
         assert max(dates) - min(dates) <= CONFIG.story_window, f"story {story} spans {max(dates) - min(dates)}"
 
 
-def test_monitor_cluster_with_the_shipped_rules_keeps_the_rounds_apart(tmp_path) -> None:  # noqa: ANN001
+def test_monitor_cluster_with_the_shipped_rules_keeps_the_rounds_apart(tmp_path: Path) -> None:
     """The command itself, classifying with config/monitor.toml (which finds watch kw-us and
     rounds 5, none and 6 in these three texts)."""
-    import subprocess
-    import sys
-
-    from tests.test_dedup import REPO
-
     lines = "".join(_cluster_line(name, name) + "\n" for name in ("r5_dispatch", "roundless", "round6"))
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "--config", str(REPO / "config" / "monitor.toml"), "cluster", "-"],
