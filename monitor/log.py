@@ -42,6 +42,8 @@ class _CancelledAtShutdown(logging.Filter):
         return True
 
 
+_HANDLER_NAME = "monitor"
+
 _SHARED: list[structlog.typing.Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
@@ -72,8 +74,9 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         )
     )
     handler.addFilter(_CancelledAtShutdown(numeric))
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)  # configured again (the config's log_level): replace ours only
     root.addHandler(handler)
     root.setLevel(max(numeric, logging.WARNING))
