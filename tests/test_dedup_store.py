@@ -237,8 +237,8 @@ def test_no_sequence_of_polls_puts_two_rounds_or_watches_in_one_story_in_the_sto
         store.engine.dispose()
 
 
-def test_migration_0006_gives_existing_stories_their_span_and_round(db_url: str) -> None:
-    """Stories stored before 0006 get the span of their write-ups (copies aside) and the
+def test_migration_0005_gives_existing_stories_their_span_and_round(db_url: str) -> None:
+    """Stories stored before 0005 get the span of their write-ups (copies aside) and the
     round their articles state."""
     from alembic import command
     from sqlalchemy import text
@@ -271,7 +271,7 @@ def test_migration_0006_gives_existing_stories_their_span_and_round(db_url: str)
                  "dup": duplicate_of, "round": round_})
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "0006")
+        command.upgrade(cfg, "0005")
     columns = (Story.round, Story.first_published_at, Story.last_published_at)  # type: ignore[attr-defined]
     with engine.connect() as connection:
         found = {row[0]: tuple(row[1:]) for row in connection.execute(select(Story.id, *columns))}

@@ -60,6 +60,33 @@ def test_large_columns_compress_with_lz4_on_postgresql_and_migrations_go_down_an
     engine.dispose()
 
 
+def test_an_archive_with_articles_and_band_rows_upgrades_from_0004_to_head(db_url: str) -> None:
+    """Every migration must run on a database in use: SQLite enforces foreign keys here, so a
+    migration that rebuilds the article table fails on the first stored band row."""
+    engine = make_engine(db_url)
+    cfg = alembic_config()
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0004")
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO feed (id, url, configured_url, name, enabled, interval_seconds, consecutive_failures,"
+            " next_poll_at, article_count) VALUES ('kuna', 'u', 'u', 'k', true, 900, 0, :t, 1)"), {"t": now})
+        connection.execute(text("INSERT INTO story (id, key, first_seen_at, score) VALUES (1, 's', :t, 0)"), {"t": now})
+        connection.execute(text(
+            "INSERT INTO article (id, feed_id, guid, fingerprint, title, summary, published_at, published_is_fallback,"
+            " first_seen_at, flagged, score, decision, rules_fingerprint, story_id) VALUES"
+            " (1, 'kuna', 'g', 'f', 't', 's', :t, false, :t, true, 1, '{}', 'r', 1)"), {"t": now})
+        connection.execute(text("INSERT INTO article_band (article_id, band, hash) VALUES (1, 0, 7), (1, 1, 8)"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT id, text_suspect FROM article")).all() == [(1, False)]
+        assert connection.execute(text("SELECT count(*) FROM article_band")).scalar() == 2
+        assert connection.execute(text("SELECT last_warning FROM feed")).scalar() is None
+    engine.dispose()
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'x' / 'm.db'}")
     with engine.connect() as connection:

@@ -7,7 +7,7 @@ one stated round (`story.round`), the span of its independent write-ups
 for the stories a new article resembles). Existing stories get their span and round from
 their articles.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-25
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 from monitor.models import UTCDateTime
 
-revision = "0006"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

@@ -3,8 +3,8 @@
 Existing installations count from their first built digest, so a daemon upgraded while a
 slot was missed still catches it up.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-25
 """
 import sqlalchemy as sa
@@ -12,8 +12,8 @@ from alembic import op
 
 from monitor.models import UTCDateTime
 
-revision = "0007"
-down_revision = "0006"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
