@@ -232,7 +232,7 @@ def test_config_rejects_unknown_keys_and_bands_that_do_not_divide_the_permutatio
 
 def test_signature_is_datasketch_affine32_minhash_of_the_shingles() -> None:
     item = article("r5_dispatch")
-    words = dedup._normalised_words(item["title"], item["body"])
+    words = dedup.features._normalised_words(item["title"], item["body"])
     hashes = dedup.shingle_hashes(words, CONFIG)
     reference = MinHash(num_perm=CONFIG.num_perm, seed=CONFIG.seed, hashfunc=int, scheme="affine32")
     reference.update_batch(hashes.tolist())

@@ -239,8 +239,8 @@ def test_dedup_features_of_huge_items() -> None:
     assert one.fingerprint == dedup.content_fingerprint(TITLE, head + "ذيل أول")
     # Within the prefix the fingerprint is the plain one of the normalised words (unchanged).
     short = "خبر قصير عن الكويت"
-    words = dedup._normalised_words(TITLE, short)
-    assert dedup.compute_features(TITLE, short, None, WHEN).fingerprint == dedup._fingerprint_of_words(words)
+    words = dedup.features._normalised_words(TITLE, short)
+    assert dedup.compute_features(TITLE, short, None, WHEN).fingerprint == dedup.features._fingerprint_of_words(words)
 
 
 # -- the real command line ------------------------------------------------------------------------
