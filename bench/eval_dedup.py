@@ -7,8 +7,8 @@ then scores pairs:
   near duplicates: gold pairs are (first article of the event, article labelled syndicated);
                    predicted pairs are (duplicate_of, id);
   stories:         gold pairs share an event_id; predicted pairs share a story key.
---watch-source: where watch/round come from: `auto` = monitor.rules with the rules of
---config (falls back to none when monitor.rules or the rules are missing), `labels` = the
+--watch-source: where watch/round come from: `auto` = monitor.relevance with the rules of
+--config (falls back to none when monitor.relevance or the rules are missing), `labels` = the
 corpus labels (isolates the dedup engine from classifier mistakes), `none` = no watch.
 --sweep prints the similarity distributions the [dedup] defaults were chosen from.
 """
@@ -57,9 +57,9 @@ class LabelRules:
 
 def load_rules(config_path: Path) -> Any | None:
     try:
-        from monitor.rules import compile_rules
+        from monitor.relevance import compile_rules
     except ImportError as error:
-        print(f"(monitor.rules not importable: {error}; running without watch/round)")
+        print(f"(monitor.relevance not importable: {error}; running without watch/round)")
         return None
     candidates = [config_path, REPO / "config" / "monitor.toml"]
     for path in candidates:

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from monitor.rules import Decision, RuleSet, RulesConfig, compile_rules  # noqa: E402
+from monitor.relevance import Decision, RuleSet, RulesConfig, compile_rules  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
 DEFAULT_CONFIG = REPO / "config" / "monitor.toml"

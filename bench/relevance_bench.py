@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from monitor.arabic import normalize  # noqa: E402
-from monitor.rules import RuleSet, RulesConfig, compile_rules  # noqa: E402
+from monitor.relevance import RuleSet, RulesConfig, compile_rules  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
 DEFAULT_CONFIG = REPO / "config" / "monitor.toml"

@@ -297,7 +297,7 @@ def cmd_feeds_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_classify(config: Config, args: argparse.Namespace) -> int:
-    from monitor.rules import classify_lines
+    from monitor.relevance import classify_lines
 
     return _run_jsonl(args.file, lambda lines: classify_lines(lines, config.rules))
 
@@ -442,7 +442,7 @@ def _run_jsonl(
 def _classify_problem(line: str) -> tuple[object, str] | None:
     """(id, problem) when `classify` would reject this JSON object; None otherwise (invalid
     JSON is left to the command's own error line)."""
-    from monitor.rules import _article_problem  # the one definition of a valid input article
+    from monitor.relevance.compile import _article_problem  # the one definition of a valid input article
 
     try:
         article = json.loads(line)

@@ -30,7 +30,7 @@ from pydantic import (
 from monitor.dedup import DedupConfig
 from monitor.durations import Duration, parse_duration  # noqa: F401  (parse_duration re-exported)
 from monitor.delivery import AlertConfig, Channel, DigestConfig, read_secrets, require_http_url
-from monitor.rules import RuleSet, RulesError, WatchConfig, compile_rules
+from monitor.relevance import RuleSet, RulesError, WatchConfig, compile_rules
 
 DEFAULT_LOCATIONS = (Path("config/monitor.toml"), Path("/etc/monitor/monitor.toml"))
 

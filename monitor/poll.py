@@ -29,7 +29,7 @@ from monitor.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
 from monitor.lifetime import exit_with
 from monitor.models import utcnow
 from monitor.parse import ParsedEntry, parse_feed
-from monitor.rules import RuleSet
+from monitor.relevance import RuleSet
 from monitor.store import HOST, Candidate, DueFeed, PollResult, Store, StoredPoll, decision_json, pid_alive, this_process
 
 log = structlog.get_logger(__name__)

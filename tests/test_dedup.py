@@ -319,7 +319,7 @@ def _line(name: str, id_: str, **changes: Any) -> str:
 
 
 class FixtureRules:
-    """A stand-in classifier answering from the fixture labels (what monitor.rules would say)."""
+    """A stand-in classifier answering from the fixture labels (what monitor.relevance would say)."""
 
     def classify(self, title: str, body: str) -> Any:
         for item in FIXTURES.values():

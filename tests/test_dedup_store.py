@@ -21,7 +21,7 @@ from monitor.fetch import FetchOutcome
 from monitor.models import Article, Story
 from monitor.parse import ParsedEntry
 from monitor.poll import prepare_entry
-from monitor.rules import Decision
+from monitor.relevance import Decision
 from monitor.store import DueFeed, PollResult, Store
 from tests.conftest import make_config
 from tests.test_dedup import FIXTURES

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import monitor.relevance.terms as terms_module
 from monitor.relevance.classify import _Article
-from monitor.rules import Decision, Match, RuleSet, RulesError, WatchConfig, classify_lines, compile_rules
+from monitor.relevance import Decision, Match, RuleSet, RulesError, WatchConfig, classify_lines, compile_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from monitor.rules import RulesError, WatchConfig, compile_rules
+from monitor.relevance import RulesError, WatchConfig, compile_rules
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "config" / "monitor.toml"
 

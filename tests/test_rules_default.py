@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.rules import RuleSet, WatchConfig, compile_rules
+from monitor.relevance import RuleSet, WatchConfig, compile_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLES = [json.loads(line) for line in (ROOT / "tests" / "fixtures" / "rules" / "articles.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]

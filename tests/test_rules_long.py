@@ -21,7 +21,7 @@ from monitor import dedup
 from monitor.arabic import ANALYSED_CHARS, analysed_prefix, normalize
 from monitor.config import load_config
 from monitor.relevance.terms import _Cover, _Field, _Hit
-from monitor.rules import MAX_HITS_PER_TERM, RuleSet, WatchConfig, compile_rules
+from monitor.relevance import MAX_HITS_PER_TERM, RuleSet, WatchConfig, compile_rules
 from tests.conftest import DEFAULT_CONFIG, REPO, write_config
 
 SENTENCE = "عقدت الكويت والولايات المتحدة الجولة الخامسة من الحوار الاستراتيجي في واشنطن. "

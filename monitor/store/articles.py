@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from monitor.dedup import DedupConfig
 from monitor.models import Article, Feed, Story, utcnow
-from monitor.rules import Decision, RuleSet
+from monitor.relevance import Decision, RuleSet
 from monitor.store.engine import Database
 from monitor.store.feeds import update_feeds
 from monitor.store.records import Incoming, PollResult, StoredPoll, decision_json

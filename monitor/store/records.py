@@ -11,7 +11,7 @@ from datetime import datetime
 from monitor.dedup import ArticleFeatures, DedupConfig
 from monitor.fetch import FetchOutcome
 from monitor.parse import ParsedEntry
-from monitor.rules import Decision
+from monitor.relevance import Decision
 from monitor.store.feeds import DueFeed
 
 

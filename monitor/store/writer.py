@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from monitor import dedup
 from monitor.dedup import ArticleFeatures, DedupConfig, StoryExtent
 from monitor.models import AlertSent, Article, ArticleBand, DigestItem, Story
-from monitor.rules import Decision
+from monitor.relevance import Decision
 from monitor.store.records import Candidate, Incoming, InsertOutcome
 
 
