@@ -62,12 +62,14 @@ def articles(store: Store) -> set[tuple[str, str]]:
         return set(session.exec(select(Article.feed_id, Article.guid)).all())
 
 
-def test_sighup_storm_during_polls_never_stops_polling(tmp_path: Path, feed_server: FeedServer) -> None:  # noqa: F811
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "process-pool"])
+def test_sighup_storm_during_polls_never_stops_polling(tmp_path: Path, feed_server: FeedServer, workers: int) -> None:  # noqa: F811
     paths = [f"/s{i}.xml" for i in range(4)]
     for i, path in enumerate(paths):
         feed_server.route(path, rss([filler(i, n) for n in range(3)]), delay=2.0 * i)  # answers after 0-6 s
-    config_path = write_config(tmp_path, feeds_toml(feed_server, paths, interval="3s"))
-    store = open_store(make_config(tmp_path, feeds_toml(feed_server, paths, interval="3s")))
+    body = feeds_toml(feed_server, paths, interval="3s", workers=workers)
+    config_path = write_config(tmp_path, body)
+    store = open_store(make_config(tmp_path, body))
     process = start_daemon(config_path)
     try:
         wait_for(lambda: feed_server.hits(paths[3]) >= 1)  # the slowest feed is claimed and in flight
@@ -84,9 +86,14 @@ def test_sighup_storm_during_polls_never_stops_polling(tmp_path: Path, feed_serv
             feed_server.route(path, rss([filler(i, n) for n in range(5)]), delay=2.0 * i)
         wait_for(lambda: all(feed_server.hits(p) > after_storm[p] for p in paths))
         wait_for(lambda: len(articles(store)) == 20)
+        helpers = descendants(process.pid)
     finally:
         stderr = stop_daemon(process)
         store.engine.dispose()
+    # Retired pollers closed their process pools: after the storm only the current one's
+    # workers (and the forkserver, resource tracker) were left, and they end with the daemon.
+    assert len(helpers) <= (workers + 2 if workers > 1 else 0)
+    wait_for(lambda: not alive(helpers), timeout=15)
     assert "config reloaded" in stderr
     assert "cannot schedule new futures" not in stderr and "Traceback" not in stderr
     assert "maximum number of running instances" not in stderr
