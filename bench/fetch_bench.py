@@ -1,4 +1,4 @@
-"""Fetch benchmark: monitor.fetch.Fetcher over a local nginx feed farm, cold (200) and warm (304).
+"""Fetch benchmark: monitor.sources.fetch.Fetcher over a local nginx feed farm, cold (200) and warm (304).
 
     .venv/bin/python bench/fetch_bench.py [--feeds 500] [--kib 80] [--concurrency 16] [--per-host 2] [--rounds 3]
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 
 from bench.poll_bench import Nginx, PythonServer  # noqa: E402
-from monitor.fetch import FeedRequest, Fetcher  # noqa: E402
+from monitor.sources.fetch import FeedRequest, Fetcher  # noqa: E402
 
 
 def write_farm(root: Path, feeds: int, kib: int) -> list[str]:

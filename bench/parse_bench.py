@@ -1,4 +1,4 @@
-"""Parsing benchmark: monitor.parse.parse_feed (fast path and feedparser) against plain feedparser, one core.
+"""Parsing benchmark: monitor.sources.parse.parse_feed (fast path and feedparser) against plain feedparser, one core.
 
     .venv/bin/python bench/parse_bench.py [--corpus ../shared/corpus/dev.jsonl] [--feeds 40] [--items 40]
                                           [--rounds 5] [--shapes corpus,poll]
@@ -17,9 +17,9 @@ reported):
 - feedparser with the sanitizer and URI resolver off;
 - parse_feed(..., sanitize_html=True): feedparser defaults + our post-processing;
 - parse_feed(..., fast=False): feedparser (sanitizer off) + our post-processing;
-- parse_feed: what the poller runs: the ElementTree fast path (monitor.fastfeed) where it
+- parse_feed: what the poller runs: the ElementTree fast path (monitor.sources.fastfeed) where it
   applies, which it does for every feed here (checked), + the same post-processing;
-- ElementTree alone (xml.etree.ElementTree.fromstring) and monitor.fastfeed.parse_fast alone,
+- ElementTree alone (xml.etree.ElementTree.fromstring) and monitor.sources.fastfeed.parse_fast alone,
   for scale.
 
 Prints items/s for each and the ratio to the baseline, plus the cost of our post-processing
@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO))
 
 import feedparser  # noqa: E402
 
-from monitor.fastfeed import parse_fast  # noqa: E402
-from monitor.parse import _response_headers, from_feedparser, parse_feed  # noqa: E402
+from monitor.sources.fastfeed import parse_fast  # noqa: E402
+from monitor.sources.parse import _response_headers, from_feedparser, parse_feed  # noqa: E402
 
 HEADERS = {"content-type": "application/rss+xml; charset=utf-8"}
 POLL_HEADERS = {"content-type": "application/rss+xml"}  # what poll_bench's nginx sends

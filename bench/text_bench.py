@@ -84,7 +84,7 @@ def run_one(function: str, kind: str, size: int, repeat: int, config_path: Path,
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     from monitor import dedup
     from monitor.config import load_config
-    from monitor.parse import ParsedEntry
+    from monitor.sources.parse import ParsedEntry
     from monitor.poll import prepare_entry
 
     config = load_config(config_path, {})

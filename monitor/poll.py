@@ -25,10 +25,10 @@ import structlog
 from monitor import dedup
 from monitor.config import Config
 from monitor.dedup import DedupConfig
-from monitor.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
+from monitor.sources.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
 from monitor.lifetime import exit_with
 from monitor.models import utcnow
-from monitor.parse import ParsedEntry, parse_feed
+from monitor.sources.parse import ParsedEntry, parse_feed
 from monitor.relevance import RuleSet
 from monitor.store import HOST, Candidate, DueFeed, PollResult, Store, StoredPoll, decision_json, pid_alive, this_process
 

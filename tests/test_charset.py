@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor import charset
-from monitor.parse import ParsedFeed, parse_feed
+from monitor.sources import charset
+from monitor.sources.parse import ParsedFeed, parse_feed
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

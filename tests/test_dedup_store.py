@@ -17,9 +17,9 @@ from sqlmodel import select
 from monitor import notify
 from monitor.config import Config
 from monitor.daemon import open_store
-from monitor.fetch import FetchOutcome
+from monitor.sources.fetch import FetchOutcome
 from monitor.models import Article, Story
-from monitor.parse import ParsedEntry
+from monitor.sources.parse import ParsedEntry
 from monitor.poll import prepare_entry
 from monitor.relevance import Decision
 from monitor.store import DueFeed, PollResult, Store

@@ -2,7 +2,7 @@
 hand-written RSS 2.0 edge cases and on random items, parse_feed must give the same entries,
 text, links, dates, guids, authors, languages, feed title, warnings and error with the fast
 path as with feedparser forced; and the dicts the fast path hands to the post-processing must
-equal feedparser's for every key monitor.parse reads."""
+equal feedparser's for every key monitor.sources.parse reads."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import monitor.parse
-from monitor.fastfeed import parse_fast
-from monitor.parse import ParsedFeed, _response_headers, parse_feed
+import monitor.sources.parse
+from monitor.sources.fastfeed import parse_fast
+from monitor.sources.parse import ParsedFeed, _response_headers, parse_feed
 
 REPO = Path(__file__).resolve().parent.parent
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
@@ -31,7 +31,7 @@ NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 BASE_URL = "https://feeds.example.com/section/rss.xml"
 RSS_HEADERS = {"content-type": "application/rss+xml; charset=utf-8"}
 
-# Every key monitor.parse reads from feedparser's result (from_feedparser, _entry and helpers).
+# Every key monitor.sources.parse reads from feedparser's result (from_feedparser, _entry and helpers).
 ENTRY_KEYS = (
     "link", "title", "title_detail", "content", "summary", "summary_detail", "published_parsed",
     "updated_parsed", "created_parsed", "id", "author", "author_detail", "language", "dc_language",
@@ -62,7 +62,7 @@ def feedparser_result(body: bytes, headers: Mapping[str, str]) -> Any:
 
 
 def view(result: Any) -> dict[str, Any]:
-    """What monitor.parse can see of a feedparser(-like) result: presence and value of every
+    """What monitor.sources.parse can see of a feedparser(-like) result: presence and value of every
     key it reads, the version, and the warning feedparser raised."""
     exc = result.get("bozo_exception")
     return {
@@ -552,13 +552,13 @@ def test_a_failing_fast_path_falls_back(monkeypatch: pytest.MonkeyPatch) -> None
         raise RuntimeError("bug in the fast path")
 
     expected = parse_feed(ALANBA, RSS_HEADERS, base_url=BASE_URL, fetched_at=NOW, fast=False)
-    monkeypatch.setattr(monitor.parse, "parse_fast", broken)
+    monkeypatch.setattr(monitor.sources.parse, "parse_fast", broken)
     assert parse_feed(ALANBA, RSS_HEADERS, base_url=BASE_URL, fetched_at=NOW) == expected
 
 
 def test_sanitizer_and_forced_feedparser_skip_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bytes] = []
-    monkeypatch.setattr(monitor.parse, "parse_fast", lambda body, headers: calls.append(body))
+    monkeypatch.setattr(monitor.sources.parse, "parse_fast", lambda body, headers: calls.append(body))
     parse_feed(ALANBA, RSS_HEADERS, base_url=BASE_URL, fetched_at=NOW, sanitize_html=True)
     parse_feed(ALANBA, RSS_HEADERS, base_url=BASE_URL, fetched_at=NOW, fast=False)
     assert calls == []

@@ -2,7 +2,7 @@
 
 The corpus is the `tests/` folder of the pinned release's source distribution: thousands of
 small documents written to break feed parsers (every encoding, entity, namespace, sanitizer
-and ill-formed case feedparser has met). monitor/fastfeed.py claims to give exactly what
+and ill-formed case feedparser has met). monitor/sources/fastfeed.py claims to give exactly what
 feedparser gives; this holds it to that on documents nobody here wrote. The sdist is fetched
 once with pip from the package registry and kept under .venv (never copied into the repo);
 without the registry the tests skip and say so.
@@ -22,8 +22,8 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from monitor.fastfeed import VERIFIED_FEEDPARSER, parse_fast
-from monitor.parse import _response_headers, parse_feed
+from monitor.sources.fastfeed import VERIFIED_FEEDPARSER, parse_fast
+from monitor.sources.parse import _response_headers, parse_feed
 
 RELEASE = VERIFIED_FEEDPARSER
 CACHE = Path(__file__).resolve().parent.parent / ".venv" / "cache" / f"feedparser-{RELEASE}"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.fetch import (
+from monitor.sources.fetch import (
     MAX_RETRY_AFTER,
     FeedRequest,
     Fetcher,
@@ -23,7 +23,7 @@ from monitor.fetch import (
     backoff_delay,
     parse_retry_after,
 )
-from monitor.parse import parse_feed
+from monitor.sources.parse import parse_feed
 from tests.feedserver import FeedServer, feed_server, peak_overlap  # noqa: F401  (fixture)
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"

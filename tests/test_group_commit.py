@@ -19,9 +19,9 @@ from sqlmodel import func, select
 
 from monitor.config import Config
 from monitor.daemon import open_store
-from monitor.fetch import FetchOutcome
+from monitor.sources.fetch import FetchOutcome
 from monitor.models import Article, Feed, Story
-from monitor.parse import parse_feed
+from monitor.sources.parse import parse_feed
 from monitor.poll import GroupWriter, prepare_entry
 from monitor.store import DueFeed, PollResult, Store, StoredPoll
 from tests.conftest import make_config

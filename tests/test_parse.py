@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.parse import ParsedFeed, html_to_text, parse_feed, safe_link
+from monitor.sources.parse import ParsedFeed, html_to_text, parse_feed, safe_link
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

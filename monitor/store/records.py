@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.dedup import ArticleFeatures, DedupConfig
-from monitor.fetch import FetchOutcome
-from monitor.parse import ParsedEntry
+from monitor.sources.fetch import FetchOutcome
+from monitor.sources.parse import ParsedEntry
 from monitor.relevance import Decision
 from monitor.store.feeds import DueFeed
 

@@ -3,7 +3,7 @@
 Pure (no I/O) and top-level so a ProcessPoolExecutor can run it: feedparser is the cold-path
 bottleneck, so the post-processing here stays cheap (regexes compiled once, a regex HTML-to-text
 path instead of a DOM, and a no-markup fast path for the common plain-text title), and plain
-UTF-8 RSS 2.0 skips feedparser altogether through monitor.fastfeed, which hands the same
+UTF-8 RSS 2.0 skips feedparser altogether through monitor.sources.fastfeed, which hands the same
 post-processing the same dicts feedparser would have built.
 """
 
@@ -23,8 +23,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import structlog
 
-from monitor import charset
-from monitor.fastfeed import parse_fast
+from monitor.sources import charset
+from monitor.sources.fastfeed import parse_fast
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,7 @@ def parse_feed(
     `fast=False` forces feedparser even where the fast path applies (the differential tests
     compare the two); `sanitize_html=True` always uses feedparser, whose sanitizer it asks for.
     A few invalid bytes in a UTF-8 feed become U+FFFD before either parser sees them (see
-    monitor.charset), so they cannot make feedparser guess another charset for the whole feed."""
+    monitor.sources.charset), so they cannot make feedparser guess another charset for the whole feed."""
     response_headers = _response_headers(headers)
     decoded = charset.prepare(body, response_headers)
     body = decoded.body

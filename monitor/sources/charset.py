@@ -8,7 +8,7 @@ handed to the parsers as clean UTF-8, so the fast path and feedparser agree by c
 and a guess that would leave less Arabic readable than the declaration loses to it.
 
 Whatever is still decoded against its declaration is reported (`against_declaration`) so
-that monitor.parse can warn and mark the entries suspect. Pure: no I/O.
+that monitor.sources.parse can warn and mark the entries suspect. Pure: no I/O.
 """
 
 from __future__ import annotations

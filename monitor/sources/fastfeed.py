@@ -3,7 +3,7 @@
 feedparser (a SAX parser calling Python handlers for every element and text chunk) is the
 cold-path bottleneck. For a whitelisted subset of RSS 2.0 in UTF-8, this module parses the
 same bytes with the C-accelerated ElementTree and builds the very dicts feedparser would have
-built for the keys monitor.parse reads, so monitor/parse.py's post-processing (text, links,
+built for the keys monitor.sources.parse reads, so monitor/sources/parse.py's post-processing (text, links,
 dates, guids) stays the one source of truth. Anything outside the subset returns None and the
 caller runs feedparser.
 
@@ -56,7 +56,7 @@ _MEDIA_CONTENT_ATTRIBUTES = frozenset(
 @dataclass(frozen=True)
 class _Child:
     """How one whitelisted child element is read. `slot` names what it sets among the keys
-    monitor.parse reads; "" means it sets none of them (feedparser stores it under keys we
+    monitor.sources.parse reads; "" means it sets none of them (feedparser stores it under keys we
     never read, and it changes no parser state those keys depend on), so it may repeat."""
 
     slot: str
@@ -129,10 +129,10 @@ _looks_like_html = _FeedParserMixin.looks_like_html
 
 
 def parse_fast(body: bytes, headers: Mapping[str, str]) -> FeedParserDict | None:
-    """feedparser's result for `body` as far as monitor.parse reads it, or None when the
+    """feedparser's result for `body` as far as monitor.sources.parse reads it, or None when the
     document is outside the verified subset (the caller must then run feedparser).
 
-    `headers` are the lower-cased response headers exactly as monitor.parse passes them to
+    `headers` are the lower-cased response headers exactly as monitor.sources.parse passes them to
     feedparser; they decide the encoding and, via Content-Language, the languages."""
     if feedparser.__version__ != VERIFIED_FEEDPARSER or _DECLARATIONS.search(body):
         return None
@@ -311,7 +311,7 @@ class _Builder:
         return feed, entries
 
     def item(self, item: ET.Element) -> dict[str, Any] | None:
-        """One entry as feedparser builds it (only the keys monitor.parse reads), or None."""
+        """One entry as feedparser builds it (only the keys monitor.sources.parse reads), or None."""
         if item.attrib:
             return None
         entry: dict[str, Any] = {}
