@@ -180,6 +180,23 @@ def test_embeds_never_swallow_the_text_after_them(markup: str, text: str) -> Non
     assert html_to_text(markup) == text
 
 
+def test_an_element_takes_what_it_opens_with_it() -> None:
+    # A script opened inside a closed iframe goes with the iframe; the text after it stays.
+    assert html_to_text("قبل<iframe src=v><script>x()</iframe> بعد") == "قبل بعد"
+    # Two embeds closed by one closing tag: the first takes everything up to it.
+    assert html_to_text("أ<object>ب<object>ج</object> د") == "أ د"
+
+
+def test_thousands_of_unclosed_embeds_and_stray_brackets_keep_every_word() -> None:
+    """Hostile markup the size of a feed item: each unclosed embed is only its tag, and a "<"
+    that starts no tag is text (these inputs were quadratic: bench/html_bench.py)."""
+    embeds = "".join(f"<object data=v{i}>كلمة{i} " for i in range(20_000))
+    assert html_to_text(embeds).split() == [f"كلمة{i}" for i in range(20_000)]
+    stray = "< a " * 20_000 + "<a href='x' " * 20_000 + "الحوار"
+    assert html_to_text(stray).split()[-1] == "الحوار"
+    assert html_to_text(stray).count("<") == 40_000
+
+
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "feedparser"])
 def test_words_after_a_video_embed_reach_the_entry(fast: bool) -> None:
     body = (
