@@ -305,7 +305,7 @@ def cmd_classify(config: Config, args: argparse.Namespace) -> int:
 def cmd_cluster(config: Config, args: argparse.Namespace) -> int:
     from monitor.dedup import cluster_lines
 
-    return _run_jsonl(args.file, lambda lines: cluster_lines(lines, config.dedup, rules=config.rules), same_as_classify=True)
+    return _run_jsonl(args.file, lambda lines: cluster_lines(lines, config.dedup, rules=config.rules))
 
 
 def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
@@ -393,39 +393,24 @@ def cmd_deliveries_retry(config: Config, args: argparse.Namespace) -> int:
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _run_jsonl(
-    file: str,
-    process: Callable[[Iterator[str]], Iterator[tuple[str | None, str | None]]],
-    *,
-    same_as_classify: bool = False,
-) -> int:
+def _run_jsonl(file: str, process: Callable[[Iterator[str]], Iterator[tuple[str | None, str | None]]]) -> int:
     """Stream JSON Lines through `process`, one output line per input line, errors to stderr.
 
     Lines are decoded here, one at a time, the same way from a file and from stdin: a line
     that is not UTF-8 is a bad line like any other (an error line naming it, the run goes
-    on), and reaches `process` as a blank line so its line numbers stay right.
-    `same_as_classify` rejects the lines `classify` rejects (a missing title…) with the same
-    error line, so the two commands accept the same input."""
-    bad = [0]
-
-    def reject(error: dict[str, object]) -> str:
-        sys.stderr.write(json.dumps(error, ensure_ascii=False) + "\n")
-        bad[0] += 1
-        return ""
+    on), and reaches `process` as a blank line so its line numbers stay right."""
+    bad = 0
 
     def lines(handle: IO[bytes]) -> Iterator[str]:
+        nonlocal bad
         for number, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8")
+                yield raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield reject({"line": number, "error": f"not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})"})
-                continue
-            if same_as_classify:
-                problem = _classify_problem(line)
-                if problem is not None:
-                    yield reject({"id": problem[0], "line": number, "error": problem[1]})
-                    continue
-            yield line
+                error = {"line": number, "error": f"not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})"}
+                sys.stderr.write(json.dumps(error, ensure_ascii=False) + "\n")
+                bad += 1
+                yield ""
 
     status = EXIT_OK
     with _open_input(file) as handle:
@@ -436,22 +421,7 @@ def _run_jsonl(
                 sys.stderr.write(err_line + "\n")
                 status = EXIT_PROBLEM
     sys.stdout.flush()
-    return EXIT_PROBLEM if bad[0] else status
-
-
-def _classify_problem(line: str) -> tuple[object, str] | None:
-    """(id, problem) when `classify` would reject this JSON object; None otherwise (invalid
-    JSON is left to the command's own error line)."""
-    from monitor.relevance.compile import _article_problem  # the one definition of a valid input article
-
-    try:
-        article = json.loads(line)
-    except ValueError:
-        return None
-    problem = _article_problem(article)
-    if problem is None:
-        return None
-    return (article.get("id") if isinstance(article, dict) else None), problem
+    return EXIT_PROBLEM if bad else status
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from monitor.jsonl import BadLine, read_article
 from monitor.dedup.config import DedupConfig
 from monitor.dedup.decide import StoryExtent, is_near_duplicate, same_story, story_admits, story_score
 from monitor.dedup.features import ArticleFeatures, _aware, compute_features
@@ -242,19 +243,11 @@ class ClusterInput:
 
 
 def parse_cluster_line(line: str) -> ClusterInput:
-    """Raise ValueError with a message fit for the error line."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"invalid JSON: {error.msg}") from None
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
-    if data.get("id") is None or isinstance(data["id"], (dict, list)):
-        raise ValueError("missing or invalid id")
-    title = data.get("title") or ""
+    """Raise ValueError with a message fit for the error line (BadLine for what `classify`
+    rejects too)."""
+    data = read_article(line)
+    title = data["title"]
     body = data.get("body") or data.get("summary") or ""
-    if not isinstance(title, str) or not isinstance(body, str):
-        raise ValueError("title and body/summary must be strings")
     if not title and not body:
         raise ValueError("empty title and body")
     url = data.get("url")
@@ -286,6 +279,9 @@ def cluster_lines(
             continue
         try:
             item = parse_cluster_line(line)
+        except BadLine as bad:
+            yield None, bad.error_line(number)
+            continue
         except ValueError as error:
             yield None, json.dumps({"line": number, "error": str(error)}, ensure_ascii=False)
             continue

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from monitor.jsonl import BadLine, read_article
 from monitor.relevance.classify import RuleSet, _Clause, _Watch
 from monitor.relevance.model import ENGINE_VERSION, RulesError, WatchConfig
 from monitor.relevance.prefilter import _build_prefilter
@@ -90,14 +91,9 @@ def classify_lines(lines: Iterable[str], ruleset: RuleSet) -> Iterator[tuple[str
         if not line.strip():
             continue
         try:
-            article = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield None, json.dumps({"line": number, "error": f"invalid JSON: {exc.msg}"}, ensure_ascii=False)
-            continue
-        problem = _article_problem(article)
-        if problem:
-            ident = article.get("id") if isinstance(article, dict) else None
-            yield None, json.dumps({"id": ident, "line": number, "error": problem}, ensure_ascii=False)
+            article = read_article(line)
+        except BadLine as bad:
+            yield None, bad.error_line(number)
             continue
         body = article.get("body")
         if body is None:
@@ -105,18 +101,3 @@ def classify_lines(lines: Iterable[str], ruleset: RuleSet) -> Iterator[tuple[str
         decision = ruleset.classify(article["title"], body)
         out = {"id": article["id"], **decision.to_json_dict()}
         yield json.dumps(out, ensure_ascii=False), None
-
-
-def _article_problem(article: Any) -> str | None:
-    if not isinstance(article, dict):
-        return "not a JSON object"
-    if "id" not in article or not isinstance(article["id"], (str, int)) or isinstance(article["id"], bool):
-        return "missing or invalid id"
-    if not isinstance(article.get("title"), str):
-        return "missing or invalid title"
-    body = article.get("body", article.get("summary"))
-    if body is not None and not isinstance(body, str):
-        return "body/summary must be a string"
-    if "body" not in article and "summary" not in article:
-        return "missing body or summary"
-    return None
