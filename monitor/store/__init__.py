@@ -10,6 +10,8 @@ the database as it was before or after that feed, never in between.
     feeds     the feed table: sync with the config, claims, health
     articles  recording polls, reclassifying
     writer    the batch writer: exact, near-duplicate and story decisions
+    stories   story rows as articles change: flagged, storyless articles given one
+    repair    garbled articles repaired from a clean poll
 """
 
 from __future__ import annotations

@@ -3,20 +3,20 @@ re-applying changed rules to what is stored."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 import structlog
 from sqlmodel import Session, select
 
 from monitor.dedup import DedupConfig
-from monitor.models import Article, Feed, Story, utcnow
+from monitor.models import Article, Feed, utcnow
 from monitor.relevance import Decision, RuleSet
 from monitor.store.engine import Database
 from monitor.store.feeds import update_feeds
 from monitor.store.records import Incoming, PollResult, StoredPoll, decision_json
-from monitor.store.repair import insert_and_repair
-from monitor.store.writer import SqlDedup, mark_story_flagged
+from monitor.store.repair import repair
+from monitor.store.stories import mark_story_flagged, story_of_storyless
+from monitor.store.writer import SqlDedup
 
 log = structlog.get_logger(__name__)
 
@@ -68,8 +68,9 @@ class ArticleStore(Database):
             batch = batches.setdefault((result.rules_fingerprint, result.dedup_config), [])
             batch.extend((position, Incoming(result.feed.id, c, result.fetched_at)) for c in result.candidates)
         for (rules_fingerprint, dedup_config), batch in batches.items():
-            checker = SqlDedup(session, dedup_config)
-            outcomes = insert_and_repair(session, checker, [incoming for _, incoming in batch], rules_fingerprint)
+            incoming = [item for _, item in batch]
+            repair(session, incoming, rules_fingerprint)
+            outcomes = SqlDedup(session, dedup_config).insert_all(incoming, rules_fingerprint)
             for (position, _), outcome in zip(batch, outcomes, strict=True):
                 stored[position].add(outcome)
         update_feeds(session, results, stored)
@@ -108,7 +109,7 @@ class ArticleStore(Database):
                     session.add(row)
                     if decision.flagged:
                         if row.story_id is None:
-                            row.story_id = _story_of_storyless(session, row)
+                            row.story_id = story_of_storyless(session, row)
                         mark_story_flagged(session, row.story_id, row, utcnow())
                     last_id = row.id or last_id
                 session.commit()
@@ -130,22 +131,3 @@ def _set_decision(row: Article, decision: Decision, rules_fingerprint: str) -> b
         setattr(row, key, value)
     row.rules_fingerprint = rules_fingerprint
     return before != (row.flagged, row.watch, row.round)
-
-
-def _story_of_storyless(session: Session, article: Article) -> int:
-    """Articles no watch could flag were stored without a story; one that new rules flag
-    joins its original's story, or starts one (which its original joins too)."""
-    original = session.get(Article, article.duplicate_of) if article.duplicate_of else None
-    if original is not None and original.story_id is not None:
-        return original.story_id
-    headline = original or article
-    story = Story(key=uuid.uuid4().hex, first_seen_at=headline.first_seen_at, headline_article_id=headline.id,
-                  round=headline.round if headline.round is not None else article.round,
-                  first_published_at=headline.published_at, last_published_at=headline.published_at)
-    session.add(story)
-    session.flush()
-    assert story.id is not None
-    if original is not None:
-        original.story_id = story.id
-        session.add(original)
-    return story.id

@@ -13,45 +13,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import structlog
-from sqlalchemy import bindparam, delete, update
+from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from monitor.models import Article, ArticleBand
-from monitor.store.records import Incoming, InsertOutcome
-from monitor.store.writer import SqlDedup, mark_story_flagged
+from monitor.store.records import Incoming
+from monitor.store.stories import mark_story_flagged, story_of_storyless
+from monitor.store.writer import select_in
 
 log = structlog.get_logger(__name__)
-
-_IN_CHUNK = 900  # guids per IN list, as in the writer
-
-
-def insert_and_repair(
-    session: Session, checker: SqlDedup, items: Sequence[Incoming], rules_fingerprint: str
-) -> list[InsertOutcome]:
-    """The writer's insert_all, with stored suspect articles repaired from clean copies first
-    (the writer then sees them as already stored) and new suspect articles marked after."""
-    repair(session, items, rules_fingerprint)
-    outcomes = checker.insert_all(items, rules_fingerprint)
-    _mark_suspect(session, items, outcomes)
-    return outcomes
 
 
 def repair(session: Session, items: Sequence[Incoming], rules_fingerprint: str) -> int:
     """Give every stored suspect article that reappears clean its clean text and decision;
-    returns how many were repaired."""
+    returns how many were repaired. Runs before the batch is inserted, which then sees them
+    as already stored."""
     clean = {(item.feed_id, item.candidate.entry.guid): item for item in items if not item.candidate.entry.text_suspect}
     if not clean:
         return 0
     feed_ids = sorted({feed_id for feed_id, _ in clean})
     guids = sorted({guid for _, guid in clean})
-    suspects: list[Article] = []
-    for start in range(0, len(guids), _IN_CHUNK):
-        query = select(Article).where(
+    suspects: list[Article] = select_in(
+        session,
+        lambda chunk: select(Article).where(
             Article.text_suspect.is_(True),  # type: ignore[attr-defined]
             Article.feed_id.in_(feed_ids),  # type: ignore[attr-defined]
-            Article.guid.in_(guids[start : start + _IN_CHUNK]),  # type: ignore[attr-defined]
-        )
-        suspects.extend(session.exec(query).all())
+            Article.guid.in_(chunk),  # type: ignore[attr-defined]
+        ),
+        guids,
+    )
     repaired = 0
     for article in suspects:
         item = clean.get((article.feed_id, article.guid))
@@ -62,8 +52,6 @@ def repair(session: Session, items: Sequence[Incoming], rules_fingerprint: str) 
 
 
 def _repair_one(session: Session, article: Article, item: Incoming, rules_fingerprint: str) -> None:
-    from monitor.store.articles import _story_of_storyless  # articles imports this module
-
     candidate = item.candidate
     entry, decision, features = candidate.entry, candidate.decision, candidate.features
     article.title, article.summary, article.author = entry.title, entry.summary, entry.author
@@ -81,7 +69,7 @@ def _repair_one(session: Session, article: Article, item: Incoming, rules_finger
     )
     if decision.flagged:
         if article.story_id is None:
-            article.story_id = _story_of_storyless(session, article)
+            article.story_id = story_of_storyless(session, article)
         mark_story_flagged(session, article.story_id, article, item.seen_at)
     log.info(
         "garbled article repaired from a clean poll",
@@ -90,22 +78,3 @@ def _repair_one(session: Session, article: Article, item: Incoming, rules_finger
         guid=article.guid,
         flagged=decision.flagged,
     )
-
-
-def _mark_suspect(session: Session, items: Sequence[Incoming], outcomes: Sequence[InsertOutcome]) -> None:
-    """One UPDATE for the batch's new suspect articles (the writer's bulk insert leaves the
-    column to its default, false)."""
-    rows = [
-        {"v_feed": item.feed_id, "v_guid": item.candidate.entry.guid}
-        for item, outcome in zip(items, outcomes, strict=True)
-        if outcome.stored and item.candidate.entry.text_suspect
-    ]
-    if not rows:
-        return
-    table = Article.__table__  # type: ignore[attr-defined]
-    statement = (
-        update(table)
-        .where(table.c.feed_id == bindparam("v_feed"), table.c.guid == bindparam("v_guid"))
-        .values(text_suspect=True)
-    )
-    session.connection().execute(statement, rows)

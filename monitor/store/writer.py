@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from monitor import dedup
 from monitor.dedup import ArticleFeatures, DedupConfig, StoryExtent
 from monitor.models import AlertSent, Article, ArticleBand, DigestItem, Story
-from monitor.relevance import Decision
 from monitor.store.records import Candidate, Incoming, InsertOutcome
+from monitor.store.stories import mark_story_flagged
 
 
 @dataclass
@@ -99,7 +99,7 @@ _ARTICLE_COLUMNS = (
     "feed_id", "guid", "link", "canonical_url", "fingerprint", "title",
     "summary", "author", "language", "published_at", "published_is_fallback",
     "first_seen_at", "rules_fingerprint", "features", "duplicate_of", "story_id",
-    "flagged", "watch", "round", "score", "decision",
+    "flagged", "watch", "round", "score", "decision", "text_suspect",
 )
 
 
@@ -227,7 +227,7 @@ class SqlDedup:
         rows = [self._story_row(plan) for plan in fresh]
         _insert_rows(self.session.connection(), Story.__table__, _STORY_COLUMNS, rows)  # type: ignore[attr-defined]
         keys = [row[0] for row in rows]
-        ids = dict(self._select_in(lambda chunk: select(Story.key, Story.id).where(Story.key.in_(chunk)), keys))  # type: ignore[attr-defined]
+        ids = dict(select_in(self.session, lambda chunk: select(Story.key, Story.id).where(Story.key.in_(chunk)), keys))  # type: ignore[attr-defined]
         for plan, key in zip(fresh, keys, strict=True):
             assert plan.story is not None
             plan.story.id = ids[key]
@@ -293,7 +293,7 @@ class SqlDedup:
             return
         guids = sorted({plan.candidate.entry.guid for plan in plans})
         feed_ids = sorted({plan.feed_id for plan in plans})
-        rows = self._select_in(
+        rows = select_in(self.session, 
             lambda chunk: select(Article.feed_id, Article.guid, Article.id).where(
                 Article.feed_id.in_(feed_ids), Article.guid.in_(chunk)  # type: ignore[attr-defined,union-attr]
             ),
@@ -302,15 +302,6 @@ class SqlDedup:
         ids = {(feed_id, guid): article_id for feed_id, guid, article_id in rows}
         for plan in plans:
             plan.article_id = ids[plan.key]
-
-    def _select_in(self, query_for: Callable[[list], Select], values: Sequence) -> list:
-        """The rows of one query per chunk of an IN list: a group of 50 large feeds can hold
-        tens of thousands of guids, and a statement may carry at most 32,766 parameters on
-        SQLite (999 on builds before 3.32) and 65,535 with psycopg."""
-        rows: list = []
-        for start in range(0, len(values), _IN_CHUNK):
-            rows.extend(self.session.exec(query_for(list(values[start : start + _IN_CHUNK]))).all())
-        return rows
 
     @staticmethod
     def _story_row(plan: _Plan) -> tuple:
@@ -331,12 +322,13 @@ class SqlDedup:
             entry.summary, entry.author, entry.language, entry.published, entry.published_is_fallback,
             plan.seen_at, rules_fingerprint, plan.candidate.features_blob, plan.duplicate_of, plan.story_id,
             decision.flagged, decision.watch, decision.round, decision.score, plan.candidate.decision_json,
+            entry.text_suspect,
         )
 
     def _stored_keys(self, items: Sequence[Incoming]) -> set[tuple[str, str]]:
         feed_ids = sorted({item.feed_id for item in items})
         guids = sorted({item.candidate.entry.guid for item in items})
-        rows = self._select_in(
+        rows = select_in(self.session, 
             lambda chunk: select(Article.feed_id, Article.guid).where(
                 Article.feed_id.in_(feed_ids), Article.guid.in_(chunk)  # type: ignore[attr-defined,union-attr]
             ),
@@ -345,14 +337,14 @@ class SqlDedup:
         return {(feed_id, guid) for feed_id, guid in rows}
 
     def _stored_urls(self, urls: list[str]) -> set[str]:
-        rows = self._select_in(
+        rows = select_in(self.session, 
             lambda chunk: select(Article.canonical_url).where(Article.canonical_url.in_(chunk)),  # type: ignore[union-attr,arg-type]
             sorted(set(urls)),
         )
         return set(rows)
 
     def _by_fingerprint(self, fingerprints: list[str]) -> dict[str, _Known]:
-        rows = self._select_in(
+        rows = select_in(self.session, 
             lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint, *self._story_columns())
             .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
             .where(Article.fingerprint.in_(chunk))  # type: ignore[attr-defined]
@@ -372,14 +364,14 @@ class SqlDedup:
         values = sorted({value for f in features for value in f.band_hashes})
         if not values:
             return {}
-        hits = self._select_in(
+        hits = select_in(self.session, 
             lambda chunk: select(ArticleBand.article_id, ArticleBand.hash).where(ArticleBand.hash.in_(chunk)),  # type: ignore[attr-defined]
             values,
         )
         if not hits:
             return {}
         ids = sorted({hit.article_id for hit in hits})
-        rows = self._select_in(
+        rows = select_in(self.session, 
             lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.features, *self._story_columns())
             .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
             .where(Article.id.in_(chunk)),  # type: ignore[union-attr]
@@ -481,15 +473,11 @@ def _processed(row: tuple, processors: list[tuple[int, Callable[[object], object
     return tuple(values)
 
 
-def mark_story_flagged(session: Session, story_id: int, decision: Decision | Article, now: datetime) -> None:
-    """A story becomes due for digests the moment its first member is flagged."""
-    story = session.get(Story, story_id)
-    if story is None:
-        return
-    if story.flagged_at is None:
-        story.flagged_at = now
-        story.watch = decision.watch
-    if story.round is None:
-        story.round = decision.round  # the story's one stated round (dedup.story_admits)
-    story.score = max(story.score, decision.score)
-    session.add(story)
+def select_in(session: Session, query_for: Callable[[list], Select], values: Sequence) -> list:
+    """The rows of one query per chunk of an IN list: a group of 50 large feeds can hold
+    tens of thousands of guids, and a statement may carry at most 32,766 parameters on
+    SQLite (999 on builds before 3.32) and 65,535 with psycopg."""
+    rows: list = []
+    for start in range(0, len(values), _IN_CHUNK):
+        rows.extend(session.exec(query_for(list(values[start : start + _IN_CHUNK]))).all())
+    return rows
