@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from monitor.dedup import DedupConfig
@@ -123,6 +124,16 @@ class FeedConfig(_Section):
     interval: Duration | None = None
     enabled: bool = True
     language: str = "ar"
+    # What the URL serves (see monitor.sources): an RSS/Atom feed, a sitemap (urlset, index or
+    # Google News), or an HTML listing page whose `links` are the entries.
+    type: Literal["rss", "sitemap", "html"] = "rss"
+    include: str | None = None  # regex: only entry URLs it matches (sitemaps, listing pages)
+    links: str | None = None  # CSS selector of the article links on a listing page
+    text: str | None = None  # CSS selector of the article text on the article's own page
+    full_text: Literal["never", "candidates", "always"] = "candidates"
+    max_pages: int = Field(30, ge=0, le=10_000)  # article pages fetched per poll of this source, at most
+    # Sitemap and listing entries dated earlier are old news: not fetched, not stored.
+    max_age: Duration = timedelta(days=7)
 
     @field_validator("id")
     @classmethod
@@ -135,6 +146,38 @@ class FeedConfig(_Section):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return require_http_url(value)
+
+    @field_validator("include")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @field_validator("links", "text")
+    @classmethod
+    def _css(cls, value: str | None) -> str | None:
+        if value is not None:
+            from monitor.sources.selectors import check_selector
+
+            if problem := check_selector(value):
+                raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _links_for_listing_pages(self) -> FeedConfig:
+        if self.type == "html" and not self.links:
+            raise ValueError('a feed of type "html" needs `links`, the CSS selector of its article links')
+        if self.type != "html" and self.links:
+            raise ValueError(f'`links` applies to type "html" only (this feed is type "{self.type}")')
+        return self
+
+    @property
+    def include_pattern(self) -> re.Pattern[str] | None:
+        return re.compile(self.include) if self.include else None
 
 
 class _RawConfig(_Section):

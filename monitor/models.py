@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, LargeBinary, SmallInteger, Text, UniqueConstraint, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -114,6 +126,25 @@ class Article(SQLModel, table=True):
     # The text may be garbled by a bad charset; repaired when the feed sends it clean
     # (monitor.store.repair). Only a server default: the bulk insert never names it.
     text_suspect: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # Where the entry came from ("rss", "sitemap", "html") and whether `summary` holds the text
+    # extracted from the article's own page; `page_error` says why that page gave no text.
+    source_type: str = Field(default="rss", sa_column=Column(String(16), nullable=False, server_default="rss"))
+    full_text: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    page_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class PageAttempt(SQLModel, table=True):
+    """An article page that failed for a reason that may pass (timeout, 5xx, 429): its entry
+    waits, unstored, for the next poll to try again, and is stored with what its feed gave
+    once the attempts run out. The row goes with the article's insert."""
+
+    __tablename__ = "page_attempt"
+
+    feed_id: str = Field(foreign_key="feed.id", primary_key=True, max_length=64)
+    guid: str = Field(sa_column=Column(Text, primary_key=True))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_attempt_at: datetime = Field(sa_column=_ts(nullable=False))
 
 
 class ArticleBand(SQLModel, table=True):

@@ -25,6 +25,9 @@ class Candidate:
     # Serialised here, in the worker process, so the single database writer does not have to.
     decision_json: str
     features_blob: bytes
+    source_type: str = "rss"  # "rss" | "sitemap" | "html"
+    full_text: bool = False  # entry.summary is the text extracted from the article's page
+    page_error: str | None = None  # why the article's page, when fetched, gave no text
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ _ARTICLE_COLUMNS = (
     "summary", "author", "language", "published_at", "published_is_fallback",
     "first_seen_at", "rules_fingerprint", "features", "duplicate_of", "story_id",
     "flagged", "watch", "round", "score", "decision", "text_suspect",
+    "source_type", "full_text", "page_error",
 )
 
 
@@ -322,7 +323,7 @@ class SqlDedup:
             entry.summary, entry.author, entry.language, entry.published, entry.published_is_fallback,
             plan.seen_at, rules_fingerprint, plan.candidate.features_blob, plan.duplicate_of, plan.story_id,
             decision.flagged, decision.watch, decision.round, decision.score, plan.candidate.decision_json,
-            entry.text_suspect,
+            entry.text_suspect, plan.candidate.source_type, plan.candidate.full_text, plan.candidate.page_error,
         )
 
     def _stored_keys(self, items: Sequence[Incoming]) -> set[tuple[str, str]]:
