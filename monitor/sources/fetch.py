@@ -52,6 +52,7 @@ class FeedRequest:
     etag: str | None = None
     last_modified: str | None = None
     last_body_hash: str | None = None
+    accept: str | None = None  # None: feed types first (ACCEPT); article pages ask for HTML
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,10 @@ class Fetcher:
             except TimeoutError:
                 total = self.timeout * TOTAL_DEADLINE_FACTOR
                 return _failure(req, f"download not finished after {total:g}s (server too slow)", started)
+            except httpx.RemoteProtocolError as exc:
+                if "transfer-encoding" not in str(exc).lower():
+                    return _failure(req, describe_http_error(exc, self.timeout), started)
+                return await self._fetch_http10(req, started, str(exc))
             except httpx.HTTPError as exc:
                 return _failure(req, describe_http_error(exc, self.timeout), started)
             except (httpx.InvalidURL, ValueError) as exc:
@@ -141,6 +146,44 @@ class Fetcher:
                 # pass; it is logged with its traceback and stored like any failure.
                 log.exception("unexpected error while fetching", feed_id=req.feed_id, url=req.url)
                 return _failure(req, f"unexpected error: {type(exc).__name__}: {_root_message(exc)}", started)
+
+    async def _fetch_http10(self, req: FeedRequest, started: float, refusal: str) -> FetchOutcome:
+        """The server's Transfer-Encoding header is malformed and httpx refuses the response:
+        ask once more in HTTP/1.0, which has no chunked framing (monitor.sources.http10)."""
+        from monitor.sources.http10 import get_http10
+
+        headers = {"user-agent": self.user_agent, "accept": req.accept or ACCEPT, "accept-encoding": ACCEPT_ENCODING}
+        headers.update(conditional_headers(req))
+        why = f"server sent a malformed Transfer-Encoding header ({refusal})"
+        try:
+            response = await get_http10(
+                req.url, headers, max_bytes=self.max_bytes, timeout=self.timeout * TOTAL_DEADLINE_FACTOR
+            )
+        except FetchFailed as exc:
+            return _failure(req, f"{why}; reading it over HTTP/1.0 failed too: {exc}", started)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            return _failure(req, f"{why}; reading it over HTTP/1.0 failed too: {_root_message(exc)}", started)
+        log.warning("malformed Transfer-Encoding; response read over HTTP/1.0", feed_id=req.feed_id, url=req.url)
+        common = dict(
+            feed_id=req.feed_id, requested_url=req.url, final_url=req.url, permanent_redirect=None,
+            http_status=response.status, headers=response.headers,
+        )
+        if response.status == 304:
+            return FetchOutcome(
+                **common, status="not_modified", body=None, etag=response.headers.get("etag") or req.etag,
+                last_modified=response.headers.get("last-modified") or req.last_modified,
+                body_hash=req.last_body_hash, retry_after=None, error=None, elapsed=time.perf_counter() - started,
+            )
+        if response.status not in OK_STATUSES:
+            reason = f"HTTP {response.status} {response.reason}".rstrip()
+            return _response_failure(common, f"{reason} (read over HTTP/1.0: {why})", started)
+        body_hash = hashlib.sha256(response.body).hexdigest()
+        unchanged = req.last_body_hash is not None and body_hash == req.last_body_hash
+        return FetchOutcome(
+            **common, status="unchanged" if unchanged else "ok", body=None if unchanged else response.body,
+            etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
+            body_hash=body_hash, retry_after=None, error=None, elapsed=time.perf_counter() - started,
+        )
 
     def _host_slot(self, url: str) -> asyncio.Semaphore:
         try:
@@ -206,7 +249,7 @@ class Fetcher:
 
 
 def conditional_headers(req: FeedRequest) -> dict[str, str]:
-    headers = {}
+    headers = {"accept": req.accept} if req.accept else {}
     if req.etag:
         headers["if-none-match"] = req.etag
     if req.last_modified:
