@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("reclassify", help="apply changed rules to stored articles").set_defaults(func=cmd_reclassify)
 
+    export = commands.add_parser("export", help="the stored articles as JSON Lines (a contract: see the README)")
+    export.add_argument("--since", metavar="DURATION|DATE", help="first seen at/after: 30d, 12h, 2026-11-01, 2026-11-01T08:00Z")
+    export.add_argument("--flagged", action="store_true", help="only flagged articles")
+    export.add_argument("--watch", metavar="ID", help="only the articles flagged for this watch")
+    export.add_argument("--output", metavar="FILE", help="write to FILE, whole or not at all (default: stdout)")
+    export.set_defaults(func=cmd_export)
+
     cluster = commands.add_parser("cluster", help="deduplicate and cluster JSON Lines articles (stdin or FILE)")
     cluster.add_argument("file", nargs="?", default="-", metavar="FILE|-")
     cluster.set_defaults(func=cmd_cluster)
@@ -314,6 +321,29 @@ def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
     store = open_store(config)
     changed = store.reclassify(config.rules)
     sys.stdout.write(f"{changed} articles changed decision\n")
+    return EXIT_OK
+
+
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    """The options are checked before the database is opened: a typo costs no connection."""
+    import os
+
+    from monitor.daemon import open_store
+    from monitor.export import ExportError, export_filter, export_to_file, write_export
+    from monitor.models import utcnow
+
+    try:
+        wanted = export_filter(args.since, args.flagged, args.watch, [w.id for w in config.watches], utcnow())
+        store = open_store(config)
+        if args.output:
+            export_to_file(store.engine, wanted, Path(args.output))
+            return EXIT_OK
+        sys.stdout.flush()
+        write_export(store.engine, wanted, sys.stdout.buffer)
+    except ExportError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except BrokenPipeError:  # the reader left (`| head -1`): stop quietly, and let the exit's flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # of stdout go nowhere
     return EXIT_OK
 
 
