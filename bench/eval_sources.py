@@ -343,6 +343,11 @@ def report_run(server: SiteFarm, run: Run, rules: RuleSet, detailed: bool) -> No
         f"{stray_entries(server, run)} entries that are no article; {published} with a date; "
         f"{sum(bool(r.get('full_text')) for r in rows.values())} with full text"
     )
+    relevant = [a for a in farm.articles() if a.relevant]
+    unread = [a for a in relevant if not rows.get(a, {}).get("full_text")]
+    flagged = sum(bool(rows.get(a, {}).get("flagged")) for a in relevant)
+    print(f"relevant placements: {len(relevant)}, flagged {flagged}, page not read {len(unread)}"
+          + (f" (e.g. {', '.join(f'site{a.site}:{a.corpus_id}' for a in unread[:6])})" if unread else ""))
     if not detailed:
         return
     print("\n1. relevance (labels: corpus; filler is irrelevant)")
