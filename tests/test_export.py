@@ -163,6 +163,19 @@ def test_the_file_written_with_output_is_what_stdout_gets(tmp_path: Path, db_url
     store.engine.dispose()
 
 
+def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, "", db_url=f"sqlite:///{tmp_path / 'm.db'}")
+    target = tmp_path / "exports"
+    target.mkdir()  # a directory where the file should go: the final rename fails
+    assert main(["--config", str(config), "export", "--output", str(target)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"monitor: --output {target}: cannot write there: Is a directory")
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    assert main(["--config", str(config), "export", "--output", str(tmp_path / "missing" / "x.jsonl")]) == 2
+    assert "cannot write there: No such file or directory" in capsys.readouterr().err
+
+
 # -- filters ------------------------------------------------------------------------------------
 
 
