@@ -1,0 +1,604 @@
+"""An article page's own text, title, date and language, from its bytes (no network).
+
+Headline-only feeds, sitemaps and listing pages give the monitor a link and a title; whether
+an article concerns a dialogue is decided on its text, so the poller fetches the page and
+this module finds the text. In order: the feed's `text` CSS selector, when set (the one
+who configured it knows the site); else schema.org JSON-LD `articleBody` (several Kuwaiti
+dailies render the article from script data, their visible HTML holds no text); else
+trafilatura, the general extractor, on the page with its boilerplate boxes removed first.
+
+Boilerplate matters more than recall: a "most read" box (الأكثر قراءة) carries ten other
+headlines, and their keywords would flag this article for stories it does not tell. So
+navigation, asides, footers, share bars, comments, related lists and any box that is mostly
+links or sits under such a heading are removed before any text is taken.
+
+Bounded on hostile pages up to the fetcher's cap (10 MB): nesting deeper than `MAX_DEPTH`
+is flattened before parsing (Lexbor's tree builder is quadratic in nesting depth: 200,000
+nested <div> took 108 s), JSON-LD blocks over `MAX_JSON_LD_CHARS` are skipped, trafilatura
+gets at most `MAX_GENERAL_HTML` characters of markup (scripts and styles already gone), and
+the text is cut at `MAX_TEXT_CHARS`. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import trafilatura
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+from monitor.sources import pagedate
+
+MAX_DEPTH = 128  # element nesting kept; real news pages stay under 60
+MAX_JSON_LD_CHARS = 1_000_000  # per script block; a whole article is ~50 KB
+MAX_JSON_LD_NODES = 50_000  # dicts and lists visited across the page's JSON-LD
+MAX_GENERAL_HTML = 2_000_000  # characters of cleaned markup trafilatura gets (~0.3 s)
+MAX_TEXT_CHARS = 200_000  # of extracted text; the longest news article is ~60,000
+NO_TEXT = "no article text found on the page (login wall or empty page?)"
+
+ARTICLE_TYPES = frozenset(
+    {
+        "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle",
+        "backgroundnewsarticle", "opinionnewsarticle", "reviewnewsarticle", "blogposting",
+        "socialmediaposting", "report", "scholarlyarticle", "techarticle", "liveblogposting",
+    }
+)
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_SNIFFED_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream", "text/xml", "application/xml"})
+_MAGIC = (
+    (b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"GIF8", "image/gif"),
+    (b"\xff\xd8\xff", "image/jpeg"), (b"PK\x03\x04", "application/zip"), (b"\x1f\x8b", "application/gzip"),
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+_HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+_LATIN = frozenset({"ascii", "iso8859-1", "cp1252", "iso8859-15"})
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]{0,15})\b[^<>]{0,2048}?(/?)>")
+# Elements that never nest (void) or that the parser closes by itself when a sibling opens:
+# counting them as depth would flatten ordinary pages full of unclosed <p> and <li>.
+_NOT_NESTING = frozenset(
+    "area base br col embed hr img input link meta param source track wbr p li dd dt option "
+    "optgroup tr td th tbody thead tfoot colgroup rt rp".split()
+)
+# Removed with everything inside, wherever they are.
+_INVISIBLE = ("script", "style", "noscript", "template", "iframe", "object", "embed", "canvas", "svg", "math", "video", "audio")
+# Removed with everything inside, within the article's part. Not <form>: ASP.NET sites
+# (KUNA's among them) wrap the whole page in one.
+_CHROME = frozenset("nav aside footer header button select textarea input label menu dialog h1".split())
+_BOX_TAGS = frozenset("div section ul ol dl table tbody menu figure span td".split())
+_HEADING_TAGS = frozenset("h2 h3 h4 h5 h6 div span strong b p header dt th li".split())
+_NEVER_BOILERPLATE = frozenset({"html", "body", "main", "article"})
+_PARAGRAPH_WORDS = 25  # a run of text this long outside links is article, not a box's item
+_HINT = re.compile(
+    r"most[-_]?(?:read|viewed|popular)|popular|trending|related|share|sharing|social|comment|"
+    r"breadcrumb|newsletter|subscribe|sidebar|widget|advert|(?:^|[-_\s])ads?(?:$|[-_\s])|"
+    r"(?:^|[-_\s])tags?(?:$|[-_\s])|promo|outbrain|taboola|read-?more|more-?news|footer|menu",
+    re.IGNORECASE,
+)
+_BOILERPLATE_HEADING = re.compile(
+    r"\s*(?:(?:الأكثر|الاكثر|الأكثر)\s*(?:قراءة|قراءه|مشاهدة|مشاهده|تداولا|تداولاً|تعليقا|تعليقاً|شعبية)"
+    r"|(?:إقرأ|اقرأ|اقرا|إقرا)\s*(?:أيضا|أيضاً|ايضا|ايضاً|المزيد)"
+    r"|(?:مقالات|أخبار|اخبار|مواضيع|موضوعات)\s*(?:ذات صلة|متعلقة|مشابهة|أخرى)|ذات صلة"
+    r"|(?:آخر|اخر|أحدث|احدث)\s*(?:الأخبار|الاخبار|الأنباء)|التعليقات|تعليقات|أضف تعليق|اضف تعليق|شارك|شارك الخبر|تابعونا"
+    r"|most (?:read|popular|viewed)|related(?: \w+)?|read (?:more|also|next)|comments?|trending(?: now)?"
+    r"|you may also like|more from [\w ]+|latest(?: news)?|share(?: this)?|follow us)"
+    r"\s*[:：]?\s*(?:\(\d+\))?\s*",
+    re.IGNORECASE,
+)
+_BLOCKS = frozenset(
+    "address article aside blockquote dd details div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
+    "header hr li main ol p pre section summary table td th tr ul".split()
+)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    """What an article page says about itself. `text` is "" exactly when `error` says why."""
+
+    text: str
+    title: str | None
+    published: datetime | None
+    language: str | None
+    method: str  # "selector" | "json-ld" | "trafilatura" | "none"
+    error: str | None
+    warnings: tuple[str, ...] = ()  # e.g. a text selector that matched nothing
+
+
+@dataclass
+class _JsonLd:
+    """The article objects found in the page's JSON-LD blocks, first one first."""
+
+    articles: list[dict[str, Any]] = field(default_factory=list)
+
+
+def extract_page(
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    url: str,
+    fetched_at: datetime,
+    text_selector: str | None = None,
+    min_chars: int = 200,
+) -> ExtractedPage:
+    """The article in an HTML page's bytes; never raises on what a server may send."""
+    lower = {key.lower(): value for key, value in headers.items()}
+    if (reason := not_html_reason(body, lower)) is not None:
+        return ExtractedPage("", None, None, None, "none", reason)
+    tree = LexborHTMLParser(flatten_deep_nesting(decode_page(body, lower)))
+    metas = _metas(tree)
+    ld = _json_ld(tree)
+    title = _title(tree, metas, ld)
+    published = pagedate.first_plausible(_date_candidates(tree, metas, ld), fetched_at)
+    language = _language(tree, metas, ld, lower)
+    tree.strip_tags(list(_INVISIBLE))
+    text, method, warnings = _article_text(tree, ld, text_selector, min_chars)
+    if len(text) < min_chars:
+        if text:
+            why = f"only {len(text)} characters of article text found (under {min_chars}): login wall, paywall or removed article?"
+        else:
+            why = NO_TEXT
+        error = "; ".join((why, *warnings))
+        return ExtractedPage("", title, published, language, "none", error, warnings)
+    return ExtractedPage(_without_title(text, title), title, published, language, method, None, warnings)
+
+
+# -- bytes to markup ------------------------------------------------------------------------
+
+
+def not_html_reason(body: bytes, headers: Mapping[str, str]) -> str | None:
+    """Why `body` is no HTML page, or None. The Content-Type decides unless it is vague
+    (missing, text/plain, octet-stream), then the first bytes do."""
+    if not body.strip():
+        return "empty page (no content in the response)"
+    mime = (headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if mime in _HTML_TYPES:
+        return None
+    start = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    for magic, kind in _MAGIC:
+        if start.startswith(magic.lower()):
+            return f"not an HTML page ({mime or kind})"
+    if mime in _SNIFFED_TYPES and (b"<html" in start or b"<!doctype html" in start or b"<body" in start or b"<head" in start):
+        return None
+    return f"not an HTML page ({mime or 'no Content-Type and no HTML markup'})"
+
+
+def decode_page(body: bytes, headers: Mapping[str, str]) -> str:
+    """The page as text, never with Arabic garbled: a byte order mark, else valid UTF-8 (the
+    bytes of a windows-1256 page are never valid UTF-8, so a wrong declaration loses), else
+    the declared charset (Content-Type, then <meta>), where a Latin declaration on bytes that
+    read as Arabic words gives way to windows-1256; undeclared, mostly UTF-8 is UTF-8 with
+    U+FFFD, else windows-1256, which also keeps the French accents of windows-1252."""
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if body.startswith(bom):
+            return _clean(body[len(bom) :].decode(codec, "replace"))
+    try:
+        return _clean(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    declared = _declared_codec(body, headers)
+    if declared in _LATIN and _reads_as_arabic(body):
+        declared = "cp1256"
+    if declared is not None and declared not in ("utf-8", "utf-16-le", "utf-16-be", "utf-16"):
+        return _clean(body.decode(declared, "replace"))
+    text = body.decode("utf-8", "replace")
+    invalid = text.count("\ufffd")
+    if len(body) - len(text) >= 20 * invalid or declared == "utf-8" and not _reads_as_arabic(body):
+        return _clean(text)
+    return _clean(body.decode("cp1256", "replace"))
+
+
+def _declared_codec(body: bytes, headers: Mapping[str, str]) -> str | None:
+    match = _HTTP_CHARSET.search(headers.get("content-type") or "")
+    name = match.group(1) if match else None
+    if name is None and (meta := _META_CHARSET.search(body[:8192])):
+        name = meta.group(1).decode("ascii")
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _reads_as_arabic(body: bytes) -> bool:
+    """Whether the high bytes come in runs (words of a single-byte Arabic charset) rather than
+    alone among ASCII letters (accented Latin). Sampled: the first 64 KB decide."""
+    sample = body[:65536]
+    high = sum(1 for byte in sample if byte >= 0xC0)
+    if high < 20:
+        return False
+    runs = sum(len(run) for run in re.findall(rb"[\xc0-\xff]{3,}", sample))
+    return runs >= 0.6 * high
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub("", text)
+
+
+def flatten_deep_nesting(markup: str) -> str:
+    """`markup` with the start tags beyond `MAX_DEPTH` open elements (and their end tags)
+    removed: the content stays, the parser no longer walks a stack thousands deep for each
+    tag. One regex pass; the common page is returned unchanged."""
+    depth = dropped = 0
+    cuts: list[tuple[int, int]] = []
+    for match in _TAG.finditer(markup):
+        closing, name, self_closing = match.groups()
+        if self_closing or name.lower() in _NOT_NESTING:
+            continue
+        if not closing:
+            if depth >= MAX_DEPTH:
+                dropped += 1
+                cuts.append(match.span())
+            else:
+                depth += 1
+        elif dropped:
+            dropped -= 1
+            cuts.append(match.span())
+        elif depth:
+            depth -= 1
+    if not cuts:
+        return markup
+    pieces, position = [], 0
+    for start, end in cuts:
+        pieces.append(markup[position:start])
+        position = end
+    pieces.append(markup[position:])
+    return "".join(pieces)
+
+
+# -- metadata -------------------------------------------------------------------------------
+
+
+def _metas(tree: LexborHTMLParser) -> dict[str, str]:
+    """First content of each meta property/name/itemprop, keys lower-case."""
+    found: dict[str, str] = {}
+    for node in tree.css("meta")[:2000]:
+        attributes = node.attributes
+        content = attributes.get("content")
+        if not content:
+            continue
+        for key in ("property", "name", "itemprop"):
+            name = (attributes.get(key) or "").strip().lower()
+            if name and name not in found:
+                found[name] = content.strip()
+    return found
+
+
+def _json_ld(tree: LexborHTMLParser) -> _JsonLd:
+    found = _JsonLd()
+    budget = [MAX_JSON_LD_NODES]
+    for script in tree.css("script[type]")[:500]:
+        kind = (script.attributes.get("type") or "").split(";", 1)[0].strip().lower()
+        if kind != "application/ld+json":
+            continue
+        raw = script.text(deep=True)
+        if len(raw) > MAX_JSON_LD_CHARS:
+            continue
+        data = _loads(raw)
+        if data is not None:
+            found.articles.extend(_article_objects(data, budget))
+    return found
+
+
+def _loads(raw: str) -> Any:
+    raw = raw.strip()
+    for wrapper in ("<!--", "//<![CDATA[", "<![CDATA["):
+        raw = raw.removeprefix(wrapper)
+    for wrapper in ("-->", "//]]>", "]]>"):
+        raw = raw.removesuffix(wrapper)
+    try:
+        return json.loads(raw, strict=False)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _article_objects(data: Any, budget: list[int]) -> Iterator[dict[str, Any]]:
+    """Objects typed as an article, anywhere in the data (@graph, lists, mainEntity): a walk
+    with its own stack, bounded by a node budget shared across the page's blocks."""
+    stack = [data]
+    while stack and budget[0] > 0:
+        budget[0] -= 1
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            kinds = item.get("@type")
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            if any(isinstance(kind, str) and kind.rsplit("/", 1)[-1].lower() in ARTICLE_TYPES for kind in kinds):
+                yield item
+            stack.extend(reversed([value for value in item.values() if isinstance(value, list | dict)]))
+
+
+def _ld_string(ld: _JsonLd, key: str) -> Iterator[str]:
+    for article in ld.articles:
+        value = article.get(key)
+        if isinstance(value, dict):
+            value = value.get("name") or value.get("alternateName") or value.get("@value")
+        if isinstance(value, list) and value:
+            value = value[0]
+        if isinstance(value, str) and value.strip():
+            yield value.strip()
+
+
+def _title(tree: LexborHTMLParser, metas: Mapping[str, str], ld: _JsonLd) -> str | None:
+    candidates = [metas.get("og:title"), next(_ld_string(ld, "headline"), None)]
+    for selector in ("h1", "title"):
+        node = tree.css_first(selector)
+        candidates.append(node.text(deep=True) if node is not None else None)
+    sites = {name for name in (metas.get("og:site_name"), metas.get("application-name")) if name}
+    sites.update(name for article in ld.articles if isinstance(pub := article.get("publisher"), dict) and isinstance(name := pub.get("name"), str))
+    for candidate in candidates:
+        title = " ".join(html.unescape(candidate or "").split())[:1000]
+        if title:
+            return _without_site_name(title, sites) or title
+    return None
+
+
+def _without_site_name(title: str, sites: set[str]) -> str:
+    for site in sites:
+        site = " ".join(site.split())
+        for separator in (" | ", " - ", " – ", " — ", " :: ", " · ", " » "):
+            title = title.removesuffix(separator + site).removeprefix(site + separator)
+    return title.strip()
+
+
+def _date_candidates(tree: LexborHTMLParser, metas: Mapping[str, str], ld: _JsonLd) -> Iterator[str | None]:
+    yield from _ld_string(ld, "datePublished")
+    yield from pagedate.meta_dates(metas)
+    for node in tree.css('[itemprop="datePublished"]')[:20]:
+        yield node.attributes.get("content") or node.attributes.get("datetime") or node.text(deep=True)[:100]
+    for node in tree.css("time[datetime]")[:20]:
+        yield node.attributes.get("datetime")
+    yield from _ld_string(ld, "dateCreated")
+
+
+def _language(tree: LexborHTMLParser, metas: Mapping[str, str], ld: _JsonLd, headers: Mapping[str, str]) -> str | None:
+    root = tree.css_first("html")
+    attributes = root.attributes if root is not None else {}
+    candidates = [attributes.get("lang"), attributes.get("xml:lang"), metas.get("og:locale"), *_ld_string(ld, "inLanguage")]
+    candidates.append((headers.get("content-language") or "").split(",")[0])
+    for candidate in candidates:
+        tag = (candidate or "").strip().replace("_", "-").lower()
+        if re.fullmatch(r"[a-z]{2,3}(?:-[a-z0-9]{1,8}){0,3}", tag):
+            return tag
+    return None
+
+
+# -- the text -------------------------------------------------------------------------------
+
+
+def _article_text(
+    tree: LexborHTMLParser, ld: _JsonLd, selector: str | None, min_chars: int
+) -> tuple[str, str, tuple[str, ...]]:
+    """(text, method, warnings) of the first method giving `min_chars`; else the longest."""
+    warnings: list[str] = []
+    best = ("", "none")
+    if selector:
+        text, warning = _selector_text(tree, selector)
+        if warning:
+            warnings.append(warning)
+        if len(text) >= min_chars:
+            return text, "selector", ()
+        best = max(best, (text, "selector"), key=lambda pair: len(pair[0]))
+    text = _json_ld_text(ld)
+    if len(text) >= min_chars and not text.endswith(("...", "…")):
+        return text, "json-ld", tuple(warnings)
+    best = max(best, (text, "json-ld"), key=lambda pair: len(pair[0]))
+    general = _general_text(tree)
+    best = max(best, (general, "trafilatura"), key=lambda pair: len(pair[0]))
+    return best[0], best[1], tuple(warnings)
+
+
+def _selector_text(tree: LexborHTMLParser, selector: str) -> tuple[str, str | None]:
+    try:
+        matches = tree.css(selector)
+    except SelectolaxError:
+        return "", f"the text selector {selector!r} is not a valid CSS selector"
+    if not matches:
+        return "", f"the text selector {selector!r} matched nothing on the page"
+    seen: set[int] = set()
+    parts: list[str] = []
+    for match in matches:
+        if match.mem_id in seen:
+            continue  # inside an earlier match: its text is already taken
+        seen.update(node.mem_id for node in match.traverse(include_text=False))
+        _remove_boilerplate(match)
+        parts.append(block_text(match))
+    return _capped("\n\n".join(part for part in parts if part)), None
+
+
+def _json_ld_text(ld: _JsonLd) -> str:
+    bodies = [body for article in ld.articles for key in ("articleBody", "text") if isinstance(body := article.get(key), str)]
+    if not bodies:
+        return ""
+    body = max(bodies, key=len)
+    if "<" not in body and "&lt;" in body:
+        body = html.unescape(body)
+    if "<" in body:
+        fragment = LexborHTMLParser(f"<html><body>{flatten_deep_nesting(body)}</body></html>")
+        fragment.strip_tags(list(_INVISIBLE))
+        return _capped(block_text(fragment.body) if fragment.body is not None else "")
+    return _capped(_paragraphs(html.unescape(body).split("\n")))
+
+
+def _general_text(tree: LexborHTMLParser) -> str:
+    body = tree.body
+    if body is None:
+        return ""
+    _remove_boilerplate(body)
+    markup = body.html or ""
+    if len(markup) > MAX_GENERAL_HTML:
+        markup = markup[:MAX_GENERAL_HTML]
+    try:
+        text = trafilatura.extract(
+            f"<html>{markup}</html>", include_comments=False, include_tables=False, deduplicate=False, fast=True
+        )
+    except Exception:  # noqa: BLE001 - a bug in the general extractor must not stop the poll
+        text = None
+    return _capped(_paragraphs((text or "").split("\n")))
+
+
+# -- boilerplate ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Box:
+    """An element being judged, with counts of what is left inside it (in words)."""
+
+    node: LexborNode
+    tag: str
+    words: int = 0
+    link_words: int = 0
+    links: int = 0
+    longest: int = 0  # words of its longest run of text outside links: a paragraph or not
+    headings: list[LexborNode] = field(default_factory=list)
+
+    def add(self, child: _Box) -> None:
+        self.words += child.words
+        self.link_words += child.link_words
+        self.links += child.links + (child.tag == "a")
+        self.longest = max(self.longest, child.longest)
+
+
+def _remove_boilerplate(root: LexborNode) -> None:
+    """Remove from `root` (never `root` itself) what is not the article: page chrome by tag,
+    boxes mostly of links, boxes under a "most read" / "related" / "comments" heading and
+    boxes whose class or id says so. One walk, children judged before their parent, so a box
+    is judged on what is left in it; the removals happen after the walk, inner ones first."""
+    total = len(root.text(deep=True, strip=False).split()) or 1
+    doomed: list[LexborNode] = []
+    stack = [_Box(root, root.tag or "")]
+    in_link = 0
+    node = root.child
+    while stack:
+        if node is not None:
+            if node.is_element_node:
+                tag = node.tag or ""
+                if tag in _CHROME:
+                    doomed.append(node)
+                    node = node.next
+                    continue
+                stack.append(_Box(node, tag))
+                in_link += tag == "a"
+                node = node.child
+                continue
+            if node.is_text_node:
+                _count_text(stack[-1], node.text_content or "", in_link > 0)
+            node = node.next
+            continue
+        box = stack.pop()
+        in_link -= box.tag == "a"
+        if not stack:
+            break
+        _judge(box, stack[-1], total, doomed)
+        node = box.node.next
+    for node in doomed:
+        node.decompose()
+
+
+def _count_text(box: _Box, text: str, in_link: bool) -> None:
+    words = len(text.split())
+    box.words += words
+    if in_link:
+        box.link_words += words
+    else:
+        box.longest = max(box.longest, words)
+
+
+def _judge(box: _Box, parent: _Box, total: int, doomed: list[LexborNode]) -> None:
+    """Doom `box` or count it into its parent."""
+    if box.tag not in _NEVER_BOILERPLATE:
+        link_dense = box.links >= 3 and box.link_words >= 0.5 * box.words
+        # A box holding a paragraph of the article is never removed as a whole: only its
+        # boilerplate headings go, and the link lists under them by their density.
+        no_paragraph = box.longest < _PARAGRAPH_WORDS or box.link_words >= 0.3 * box.words
+        small = box.words < 0.5 * total
+        if box.headings and small and no_paragraph:
+            doomed.append(box.node)
+            return
+        if link_dense and box.tag in _BOX_TAGS:
+            doomed.append(box.node)
+            return
+        if small and no_paragraph and _hinted(box.node):
+            doomed.append(box.node)
+            return
+    if box.headings:
+        doomed.extend(box.headings)
+        box.headings = []
+    if _is_boilerplate_heading(box):
+        parent.headings.append(box.node)
+    parent.add(box)
+
+
+def _hinted(node: LexborNode) -> bool:
+    attributes = node.attributes
+    hint = f"{attributes.get('class') or ''} {attributes.get('id') or ''}"
+    return len(hint) > 1 and _HINT.search(hint) is not None
+
+
+def _is_boilerplate_heading(box: _Box) -> bool:
+    if box.tag not in _HEADING_TAGS or not 0 < box.words <= 6:
+        return False
+    return _BOILERPLATE_HEADING.fullmatch(box.node.text(deep=True)) is not None
+
+
+# -- text -----------------------------------------------------------------------------------
+
+
+def block_text(root: LexborNode) -> str:
+    """The visible text under `root`, one paragraph per block element or <br>, joined by a
+    blank line. A walk with parent pointers, so nesting depth costs no recursion."""
+    pieces: list[str] = []
+    root_id = root.mem_id
+    node = root.child
+    while node is not None:
+        if node.is_text_node:
+            pieces.append(node.text_content or "")
+        elif node.is_element_node:
+            tag = node.tag or ""
+            if tag == "br" or tag in _BLOCKS:
+                pieces.append("\n")
+            if tag not in _INVISIBLE and (child := node.child) is not None:
+                node = child
+                continue
+        node = _next_in_order(node, root_id, pieces)
+    return _paragraphs("".join(pieces).split("\n"))
+
+
+def _next_in_order(node: LexborNode, root_id: int, pieces: list[str]) -> LexborNode | None:
+    """The next node after `node`'s subtree, closing the blocks it climbs out of."""
+    while True:
+        if (sibling := node.next) is not None:
+            return sibling
+        parent = node.parent
+        if parent is None or parent.mem_id == root_id:
+            return None
+        if (parent.tag or "") in _BLOCKS:
+            pieces.append("\n")
+        node = parent
+
+
+def _paragraphs(lines: list[str]) -> str:
+    return "\n\n".join(line for line in (" ".join(raw.split()) for raw in lines) if line)
+
+
+def _capped(text: str) -> str:
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    cut = text.rfind("\n\n", 0, MAX_TEXT_CHARS)
+    return text[: cut if cut > 0 else MAX_TEXT_CHARS]
+
+
+def _without_title(text: str, title: str | None) -> str:
+    """The text without a first paragraph that only repeats the title."""
+    if title and text.startswith(title):
+        rest = text[len(title) :]
+        if rest.startswith("\n\n"):
+            return rest[2:]
+    return text
