@@ -18,11 +18,17 @@ Methods (what extract_page is given, and which path must answer):
     trafilatura  no selector, no articleBody: the general extractor
 
 Per method: median share of the article's words recovered (multiset recall on the body's
-words), share of pages where any boilerplate headline (most read, related, nav, comments)
-appears in the text, share of pages where the path expected did not answer, and pages/s on
-one core (CPU time of extract_page alone).
+words), share of pages where any boilerplate (a most-read or related headline, a comment,
+the footer) appears in the text, how many pages another path answered, and pages/s on one
+core (CPU time of extract_page alone). A last row runs trafilatura alone on the same pages
+as the trafilatura row (same options, no pruning of boilerplate first), the peer.
+
+`--hostile` times instead one extract_page call (CPU seconds) on pages of `--size` bytes
+built to be slow: deep nesting of each kind the HTML parser handles in time quadratic in
+depth, one huge list of links, JSON-LD nested a million deep, thousands of selector matches.
 
     .venv/bin/python bench/extract_bench.py [--corpus ../shared/corpus/dev.jsonl] [--repeat 1]
+    .venv/bin/python bench/extract_bench.py --hostile [--size 10m]
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import trafilatura  # noqa: E402
+
 from monitor.sources.extract import extract_page  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
@@ -57,6 +65,16 @@ COMMENTS = [
     ("أبو فهد", "خطوة ممتازة ونتمنى أن تنعكس على المواطن مباشرة"),
     ("Salem", "متى تنشر نتائج الاجتماعات السابقة؟ لا أحد يتابع التنفيذ"),
     ("نورة", "شكرا على التغطية، ننتظر التفاصيل الكاملة"),
+    (
+        "مواطن",
+        "أتابع هذه الاجتماعات منذ سنوات وأرى أن المشكلة ليست في عدد الجولات ولا في البيانات الختامية بل في غياب "
+        "جدول زمني واضح للتنفيذ يعرفه الناس ويحاسبون الحكومة عليه عند كل جولة جديدة من هذه المباحثات",
+    ),
+    (
+        "Hamad",
+        "الأجدر أن تنشر الوزارة تقريرا سنويا مفصلا عن كل مجموعة عمل وما أنجزته فعلا على أرض الواقع، "
+        "فالمواطن يسمع عن مذكرات التفاهم ولا يرى أثرها في التعليم أو الصحة أو فرص العمل للشباب",
+    ),
 ]
 FOOTER = "جميع الحقوق محفوظة لصحيفة الراصد الكويتية 2026 - سياسة الخصوصية - شروط الاستخدام"
 
@@ -151,12 +169,15 @@ def most_read_html(kind: str, headlines: list[str]) -> str:
             for i, h in enumerate(headlines)
         )
         return f'<div class="w-4"><div class="t2">الأكثر قراءة</div>{rows}</div>'
-    return f'<aside class="sidebar"><section class="box most-read"><h2>الأكثر قراءة</h2><ol>{items}</ol></section></aside>'
+    box = f'<section class="box most-read"><h2>الأكثر قراءة</h2><ol>{items}</ol></section>'
+    return f'<aside class="sidebar">{box}</aside>'
 
 
 def related_html(kind: str, headlines: list[str]) -> str:
     if kind == "wordpress":
-        cells = "".join(f'<div class="jp-relatedposts-post"><a href="/p/{i}">{e(h)}</a></div>' for i, h in enumerate(headlines))
+        cells = "".join(
+            f'<div class="jp-relatedposts-post"><a href="/p/{i}">{e(h)}</a></div>' for i, h in enumerate(headlines)
+        )
         return f'<div id="jp-relatedposts" class="jp-relatedposts"><h3>مقالات ذات صلة</h3>{cells}</div>'
     if kind == "divsoup":
         cells = "".join(f'<div><a href="/a/{800 + i}">{e(h)}</a></div>' for i, h in enumerate(headlines))
@@ -167,7 +188,8 @@ def related_html(kind: str, headlines: list[str]) -> str:
 
 def share_html() -> str:
     return (
-        '<div class="share"><a href="https://twitter.com/share">تويتر</a> <a href="https://facebook.com/share">فيسبوك</a>'
+        '<div class="share"><a href="https://twitter.com/share">تويتر</a>'
+        ' <a href="https://facebook.com/share">فيسبوك</a>'
         ' <a href="https://wa.me/?text=x">واتساب</a> <button>نسخ الرابط</button></div>'
     )
 
@@ -217,9 +239,11 @@ def page(articles: list[Article], index: int, template: str, method: str) -> Pag
             f"{share_html()}{core}</article>"
         )
     body = (
-        f'<body class="single-post comments-open"><header class="site-header"><a href="/" class="logo">الراصد</a></header>'
+        '<body class="single-post comments-open">'
+        '<header class="site-header"><a href="/" class="logo">الراصد</a></header>'
         f"{nav_html(template)}<div class=\"container\"><div class=\"row\"><div class=\"col-main\">{main}"
-        f"{related_html(template, related)}{comments_html(template)}</div>{most_read_html(template, most_read)}</div></div>"
+        f"{related_html(template, related)}{comments_html(template)}</div>"
+        f"{most_read_html(template, most_read)}</div></div>"
         f'<footer class="site-footer"><p>{e(FOOTER)}</p></footer></body>'
     )
     document = f'<!DOCTYPE html><html lang="ar" dir="rtl">{head(article, method)}{body}</html>'
@@ -255,15 +279,83 @@ def measure(pages: list[Page], repeat: int, run: Callable[[Page], object]) -> fl
     return time.process_time() - start
 
 
+def trafilatura_alone(pages: list[Page]) -> None:
+    def run(item: Page) -> str:
+        markup = item.html.decode("utf-8")
+        return trafilatura.extract(markup, include_comments=False, include_tables=False, fast=True) or ""
+
+    texts = [run(item) for item in pages]
+    recalls = [recall(html.unescape(p.article.body), text) for p, text in zip(pages, texts, strict=True)]
+    leaks = [p for p, text in zip(pages, texts, strict=True) if leaked(p, text)]
+    rate = len(pages) / measure(pages, 1, run)
+    print(
+        f"{'alone (peer)':<12} {len(pages):>5} {statistics.median(recalls):>10.3f} {min(recalls):>10.3f}"
+        f" {100 * len(leaks) / len(pages):>6.1f}% {'':>10} {rate:>8.0f}"
+    )
+    print(f"{'':<12} leaks by template: {dict(Counter(p.template for p in leaks))}")
+
+
+def hostile_pages(size: int) -> dict[str, tuple[bytes, str | None]]:
+    sentence = "<p>" + "عقدت الكويت والولايات المتحدة الجولة الخامسة من الحوار الاستراتيجي في واشنطن " * 5 + "</p>"
+    link = '<li><a href="/a/1">عنوان خبر آخر من الأكثر قراءة</a></li>'
+    match = '<div class="article-body"><div class="article-body">نص</div></div>'
+    units = {
+        "nested <div>": ("<div>", None),
+        "nested <b><div>": ("<b><div>", None),
+        "nested <li><ul>": ("<li><ul>", None),
+        "nested <table><tr><td>": ("<table><tr><td>", None),
+        "misnested <b><i><u><s>x</b>": ("<b><i><u><s>x</b>", None),
+        "paragraphs": (sentence, None),
+        "one list of links": (link, None),
+        "unclosed '<a href'": ('<a href="x" ', None),
+        "selector matches": (match, "div.article-body"),
+    }
+    pages = {
+        name: ((unit * (size // len(unit.encode()) + 1)).encode()[:size], selector)
+        for name, (unit, selector) in units.items()
+    }
+    depth = size // 2 - 50
+    pages["JSON-LD nested"] = (
+        ('<script type="application/ld+json">' + "[" * depth + "]" * depth + "</script>").encode(),
+        None,
+    )
+    return pages
+
+
+def hostile(size: int) -> None:
+    print(f"one extract_page call per page of {size / 1e6:.1f} MB, CPU seconds")
+    for name, (body, selector) in hostile_pages(size).items():
+        start = time.process_time()
+        result = extract_page(
+            body, {"content-type": "text/html"}, url="https://example.kw/a", fetched_at=FETCHED_AT,
+            text_selector=selector,
+        )
+        seconds = time.process_time() - start
+        print(f"  {name:<30} {seconds:>6.2f} s  {result.method:<11} {len(result.text):>7} chars")
+
+
+def parse_size(value: str) -> int:
+    units = {"k": 1_000, "m": 1_000_000}
+    return int(float(value[:-1]) * units[value[-1]]) if value[-1] in units else int(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--repeat", type=int, default=1, help="timing passes over the pages")
+    parser.add_argument("--hostile", action="store_true", help="time hostile pages instead")
+    parser.add_argument("--size", type=parse_size, default=10_000_000, help="bytes of each hostile page")
     args = parser.parse_args()
+    if args.hostile:
+        hostile(args.size)
+        return
     articles = load(args.corpus)
     templates = ("kuna", "alrai", "wordpress", "divsoup")
     print(f"{len(articles)} articles from {args.corpus.name}, templates: {', '.join(templates)}")
-    print(f"{'method':<12} {'pages':>5} {'recall med':>10} {'recall min':>10} {'leak %':>7} {'wrong path':>10} {'pages/s':>8}")
+    print(
+        f"{'method':<12} {'pages':>5} {'recall med':>10} {'recall min':>10} {'leak %':>7} {'wrong path':>10}"
+        f" {'pages/s':>8}"
+    )
     for method in METHODS:
         pages = [page(articles, i, t, method) for t in templates for i in range(len(articles))]
 
@@ -289,6 +381,9 @@ def main() -> None:
         low = Counter(p.template for p, value in zip(pages, recalls, strict=True) if value < 0.95)
         if low:
             print(f"{'':<12} pages under 0.95 recall by template: {dict(low)}")
+        if method == "trafilatura":
+            peer_pages = pages
+    trafilatura_alone(peer_pages)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.sources import extract
+from monitor.sources import pagedate
 from monitor.sources.extract import (
     MAX_DEPTH,
     MAX_TEXT_CHARS,
@@ -23,19 +23,23 @@ PAGES = Path(__file__).parent / "fixtures" / "pages"
 FETCHED = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 HTML = {"content-type": "text/html; charset=utf-8"}
 SENTENCE = "عقدت الكويت والمملكة المتحدة اجتماع مجموعة التوجيه المشتركة في لندن لبحث التعاون في التعليم والصحة. "
+BODY = SENTENCE * 3
 
 
 def page(name: str, headers: dict[str, str] | None = None, **options):
     body = (PAGES / name).read_bytes()
-    return extract_page(body, headers or {"content-type": "text/html"}, url=f"https://example.kw/{name}", fetched_at=FETCHED, **options)
+    url = f"https://example.kw/{name}"
+    return extract_page(body, headers or {"content-type": "text/html"}, url=url, fetched_at=FETCHED, **options)
 
 
 def html_page(body: str, head: str = "", lang: str = "ar") -> bytes:
-    return f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">{head}</head><body>{body}</body></html>'.encode()
+    document = f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">{head}</head><body>{body}</body></html>'
+    return document.encode()
 
 
 def run(body: bytes, headers: dict[str, str] | None = None, **options):
-    return extract_page(body, HTML if headers is None else headers, url="https://example.kw/a", fetched_at=FETCHED, **options)
+    headers = HTML if headers is None else headers
+    return extract_page(body, headers, url="https://example.kw/a", fetched_at=FETCHED, **options)
 
 
 def assert_none_of(text: str, phrases: list[str]) -> None:
@@ -110,7 +114,8 @@ def test_text_selector_takes_the_custom_div_without_its_inline_box_script_or_nes
     assert "كما يزور الوفد المنطقة الاقتصادية الشمالية." in result.text  # after a <br>
     assert result.text.count("حجم التبادل التجاري") == 1  # a match inside a match: once
     assert_none_of(
-        result.text, ["حريق محدود", "العام الدراسي", "تخفيضات كبرى", "trackView", "display:none", "التحديات التي تواجه التعليم"]
+        result.text,
+        ["حريق محدود", "العام الدراسي", "تخفيضات كبرى", "trackView", "display:none", "التحديات التي تواجه التعليم"],
     )
     assert result.published == datetime(2023, 10, 1, 10, 0, tzinfo=UTC)  # naive: UTC
     assert result.warnings == ()
@@ -161,7 +166,8 @@ def test_selector_text_too_short_falls_through_to_json_ld():
 
 
 def test_json_ld_comes_before_the_visible_text():
-    body = html_page(f"<article><p>{'نص ظاهر مختلف في الصفحة. ' * 20}</p></article>", head=_ld({"@type": "NewsArticle", "articleBody": SENTENCE * 3}))
+    visible = f"<article><p>{'نص ظاهر مختلف في الصفحة. ' * 20}</p></article>"
+    body = html_page(visible, head=_ld({"@type": "NewsArticle", "articleBody": SENTENCE * 3}))
     result = run(body)
     assert result.method == "json-ld" and "نص ظاهر" not in result.text
 
@@ -181,9 +187,9 @@ def _ld(data: object) -> str:
 @pytest.mark.parametrize(
     "data",
     [
-        [{"@type": "WebPage"}, {"@type": "ReportageNewsArticle", "articleBody": SENTENCE * 3}],
-        {"@graph": [{"@type": "Organization"}, {"@type": "http://schema.org/NewsArticle", "articleBody": SENTENCE * 3}]},
-        {"@type": "WebPage", "mainEntity": {"@type": "BlogPosting", "articleBody": SENTENCE * 3}},
+        [{"@type": "WebPage"}, {"@type": "ReportageNewsArticle", "articleBody": BODY}],
+        {"@graph": [{"@type": "Organization"}, {"@type": "http://schema.org/NewsArticle", "articleBody": BODY}]},
+        {"@type": "WebPage", "mainEntity": {"@type": "BlogPosting", "articleBody": BODY}},
     ],
     ids=["top-level list", "graph with a URL type", "nested mainEntity"],
 )
@@ -197,12 +203,13 @@ def test_json_ld_body_with_escaped_markup_and_raw_newlines():
     raw = '<script type="application/ld+json">{"@type": "NewsArticle", "articleBody": "' + escaped + '"}</script>'
     result = run(html_page("", head=raw))
     assert result.method == "json-ld" and result.text.count("\n\n") == 1 and "<p>" not in result.text
-    newlines = '<script type="application/ld+json">{"@type": "NewsArticle", "articleBody": "' + SENTENCE * 2 + "\n" + SENTENCE + '"}</script>'
+    opening = '<script type="application/ld+json">{"@type": "NewsArticle", "articleBody": "'
+    newlines = opening + SENTENCE * 2 + "\n" + SENTENCE + '"}</script>'
     assert run(html_page("", head=newlines)).text.count("\n\n") == 1
 
 
 def test_json_ld_blocks_over_the_bound_and_deeply_nested_ones_are_ignored():
-    huge = _ld({"@type": "NewsArticle", "articleBody": SENTENCE * (extract.MAX_JSON_LD_CHARS // len(SENTENCE) + 1)})
+    huge = _ld({"@type": "NewsArticle", "articleBody": SENTENCE * (pagedate.MAX_JSON_LD_CHARS // len(SENTENCE) + 1)})
     deep = '<script type="application/ld+json">' + "[" * 100_000 + "]" * 100_000 + "</script>"
     result = run(html_page("", head=huge + deep))
     assert result.text == "" and result.error == NO_TEXT
@@ -353,7 +360,10 @@ def test_flatten_keeps_the_depth_limit_and_the_content():
 
 
 def test_an_entity_bomb_doctype_is_only_junk():
-    doctype = '<!DOCTYPE html [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;">]>'
+    doctype = (
+        '<!DOCTYPE html [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+        '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;">]>'
+    )
     body = f"{doctype}<html><body><article><p>&c;</p><p>{SENTENCE * 3}</p></article></body></html>".encode()
     result = run(body)
     assert result.error is None and "aaaaaaaaaaaaaaaaaaaa" not in result.text
@@ -377,3 +387,53 @@ def test_the_text_is_capped_at_a_paragraph_boundary():
 def test_many_nested_matches_are_taken_once():
     body = html_page('<div class="t">' * 100 + "نص " * 100 + "</div>" * 100)
     assert run(body, text_selector="div.t").text.count("نص") == 100
+
+
+# -- boilerplate judged by structure, not by class names -------------------------------------
+
+
+LONG_COMMENT = (
+    "أتابع هذه الاجتماعات منذ سنوات وأرى أن المشكلة ليست في عدد الجولات ولا في البيانات الختامية بل في غياب "
+    "جدول زمني واضح للتنفيذ يعرفه الناس ويحاسبون الحكومة عليه عند كل جولة جديدة"
+)
+OTHER_HEADLINES = ["افتتاح سوق شعبي جديد في المباركية", "الدوري الممتاز يستأنف مبارياته الجمعة", "هطول أمطار غزيرة على مناطق متفرقة"]
+
+
+def classless_page(article: str) -> bytes:
+    """A page whose boxes carry no telling class or tag: only headings and links give them away."""
+    links = "".join(f'<div><a href="/a/{n}">{h}</a></div>' for n, h in enumerate(OTHER_HEADLINES))
+    comments = "".join(f"<div><b>قارئ {n}</b><div>{LONG_COMMENT}</div></div>" for n in range(3))
+    return html_page(
+        f'<div class="c1">{"".join(f"<a href=/s/{n}>قسم {n}</a> " for n in range(12))}</div>'
+        f'<div class="c2">{article}</div>'
+        f'<div class="c3"><div class="t">التعليقات (3)</div>{comments}</div>'
+        f'<div class="c4"><span>الأكثر قراءة</span>{links}</div>'
+    )
+
+
+def test_long_comments_under_a_comments_heading_stay_out():
+    paragraphs = "".join(f"<div>{SENTENCE} الفقرة {n}.</div>" for n in range(4))
+    result = run(classless_page(paragraphs))
+    assert result.error is None and "الفقرة 3" in result.text
+    assert_none_of(result.text, [LONG_COMMENT[:40], "قارئ 1", *OTHER_HEADLINES, "قسم 5"])
+
+
+def test_a_read_also_list_after_the_paragraphs_does_not_take_the_article_with_it():
+    article = (
+        "".join(f"<p>{SENTENCE} الفقرة {n}.</p>" for n in range(3))
+        + "<h3>اقرأ أيضاً</h3><ul>"
+        + "".join(f'<li><a href="/r/{n}">{h}</a></li>' for n, h in enumerate(OTHER_HEADLINES))
+        + "</ul><p>وفي ختام الاجتماع اتفق الجانبان على موعد الجولة المقبلة في الكويت.</p>"
+    )
+    for selector in ("div.c2", None):
+        result = run(classless_page(article), text_selector=selector)
+        assert "الفقرة 2" in result.text and "موعد الجولة المقبلة" in result.text
+        assert_none_of(result.text, ["اقرأ أيضاً", *OTHER_HEADLINES])
+
+
+def test_the_article_container_stays_whatever_its_class_says():
+    short = "التقى الوفدان في مقر الوزارة وناقشا جدول الأعمال المقترح للاجتماع المقبل بحضور عدد من المسؤولين."
+    article = f'<div class="story widget social-share-enabled">{"".join(f"<p>{short} {n}</p>" for n in range(5))}</div>'
+    page_ = html_page(f'<nav>{"".join(f"<a href=/s/{n}>قسم {n}</a>" for n in range(40))}</nav>{article}')
+    result = run(page_)
+    assert result.error is None and result.text.count("التقى الوفدان") == 5

@@ -14,7 +14,7 @@ links or sits under such a heading are removed before any text is taken.
 
 Bounded on hostile pages up to the fetcher's cap (10 MB): nesting deeper than `MAX_DEPTH`
 is flattened before parsing (Lexbor's tree builder is quadratic in nesting depth: 200,000
-nested <div> took 108 s), JSON-LD blocks over `MAX_JSON_LD_CHARS` are skipped, trafilatura
+nested <div> took 108 s), JSON-LD is bounded in monitor.sources.pagedate, trafilatura
 gets at most `MAX_GENERAL_HTML` characters of markup (scripts and styles already gone), and
 the text is cut at `MAX_TEXT_CHARS`. Pure: no I/O.
 """
@@ -23,34 +23,30 @@ from __future__ import annotations
 
 import codecs
 import html
-import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import trafilatura
+import structlog
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from monitor.sources import pagedate
 
+log = structlog.get_logger(__name__)
+
 MAX_DEPTH = 128  # element nesting kept; real news pages stay under 60
-MAX_JSON_LD_CHARS = 1_000_000  # per script block; a whole article is ~50 KB
-MAX_JSON_LD_NODES = 50_000  # dicts and lists visited across the page's JSON-LD
 MAX_GENERAL_HTML = 2_000_000  # characters of cleaned markup trafilatura gets (~0.3 s)
 MAX_TEXT_CHARS = 200_000  # of extracted text; the longest news article is ~60,000
 NO_TEXT = "no article text found on the page (login wall or empty page?)"
 
-ARTICLE_TYPES = frozenset(
-    {
-        "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle",
-        "backgroundnewsarticle", "opinionnewsarticle", "reviewnewsarticle", "blogposting",
-        "socialmediaposting", "report", "scholarlyarticle", "techarticle", "liveblogposting",
-    }
-)
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-_SNIFFED_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream", "text/xml", "application/xml"})
+_SNIFFED_TYPES = frozenset(
+    {"", "text/plain", "application/octet-stream", "binary/octet-stream", "text/xml", "application/xml"}
+)
+_HTML_MARKS = (b"<html", b"<!doctype html", b"<head", b"<body")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _MAGIC = (
     (b"%PDF-", "application/pdf"), (b"\x89PNG", "image/png"), (b"GIF8", "image/gif"),
     (b"\xff\xd8\xff", "image/jpeg"), (b"PK\x03\x04", "application/zip"), (b"\x1f\x8b", "application/gzip"),
@@ -66,7 +62,9 @@ _NOT_NESTING = frozenset(
     "optgroup tr td th tbody thead tfoot colgroup rt rp".split()
 )
 # Removed with everything inside, wherever they are.
-_INVISIBLE = ("script", "style", "noscript", "template", "iframe", "object", "embed", "canvas", "svg", "math", "video", "audio")
+_INVISIBLE = (
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "canvas", "svg", "math", "video", "audio",
+)  # fmt: skip
 # Removed with everything inside, within the article's part. Not <form>: ASP.NET sites
 # (KUNA's among them) wrap the whole page in one.
 _CHROME = frozenset("nav aside footer header button select textarea input label menu dialog h1".split())
@@ -74,20 +72,33 @@ _BOX_TAGS = frozenset("div section ul ol dl table tbody menu figure span td".spl
 _HEADING_TAGS = frozenset("h2 h3 h4 h5 h6 div span strong b p header dt th li".split())
 _NEVER_BOILERPLATE = frozenset({"html", "body", "main", "article"})
 _PARAGRAPH_WORDS = 25  # a run of text this long outside links is article, not a box's item
+_SENTENCE_WORDS = 12
 _HINT = re.compile(
     r"most[-_]?(?:read|viewed|popular)|popular|trending|related|share|sharing|social|comment|"
     r"breadcrumb|newsletter|subscribe|sidebar|widget|advert|(?:^|[-_\s])ads?(?:$|[-_\s])|"
     r"(?:^|[-_\s])tags?(?:$|[-_\s])|promo|outbrain|taboola|read-?more|more-?news|footer|menu",
     re.IGNORECASE,
 )
-_BOILERPLATE_HEADING = re.compile(
-    r"\s*(?:(?:الأكثر|الاكثر|الأكثر)\s*(?:قراءة|قراءه|مشاهدة|مشاهده|تداولا|تداولاً|تعليقا|تعليقاً|شعبية)"
+# The heading of a box that is another part of the page: other stories, or the comments.
+_SECTION_HEADING = re.compile(
+    r"\s*(?:(?:الأكثر|الاكثر)\s*(?:قراءة|قراءه|مشاهدة|مشاهده|تداولا|تداولاً|تعليقا|تعليقاً|شعبية)"
     r"|(?:إقرأ|اقرأ|اقرا|إقرا)\s*(?:أيضا|أيضاً|ايضا|ايضاً|المزيد)"
     r"|(?:مقالات|أخبار|اخبار|مواضيع|موضوعات)\s*(?:ذات صلة|متعلقة|مشابهة|أخرى)|ذات صلة"
-    r"|(?:آخر|اخر|أحدث|احدث)\s*(?:الأخبار|الاخبار|الأنباء)|التعليقات|تعليقات|أضف تعليق|اضف تعليق|شارك|شارك الخبر|تابعونا"
-    r"|most (?:read|popular|viewed)|related(?: \w+)?|read (?:more|also|next)|comments?|trending(?: now)?"
-    r"|you may also like|more from [\w ]+|latest(?: news)?|share(?: this)?|follow us)"
+    r"|most (?:read|popular|viewed)|related(?: \w+)?|read (?:more|also|next)|trending(?: now)?"
+    r"|you may also like|more from [\w ]+)"
+    r"\s*[:：]?\s*",
+    re.IGNORECASE,
+)
+_COMMENTS_HEADING = re.compile(
+    r"\s*(?:التعليقات|تعليقات|تعليقات القراء|أضف تعليق|اضف تعليق|أضف تعليقك|comments?|leave a (?:comment|reply))"
     r"\s*[:：]?\s*(?:\(\d+\))?\s*",
+    re.IGNORECASE,
+)
+# A label of page chrome, or a section title that may head the article's own column
+# ("آخر الأخبار" above the story): it goes, the box around it is judged by other signs.
+_LABEL = re.compile(
+    r"\s*(?:شارك|شارك الخبر|تابعونا|share(?: this)?|follow us|(?:آخر|اخر|أحدث|احدث)\s*(?:الأخبار|الاخبار|الأنباء)"
+    r"|latest(?: news)?)\s*[:：]?\s*",
     re.IGNORECASE,
 )
 _BLOCKS = frozenset(
@@ -110,13 +121,6 @@ class ExtractedPage:
     warnings: tuple[str, ...] = ()  # e.g. a text selector that matched nothing
 
 
-@dataclass
-class _JsonLd:
-    """The article objects found in the page's JSON-LD blocks, first one first."""
-
-    articles: list[dict[str, Any]] = field(default_factory=list)
-
-
 def extract_page(
     body: bytes,
     headers: Mapping[str, str],
@@ -127,20 +131,32 @@ def extract_page(
     min_chars: int = 200,
 ) -> ExtractedPage:
     """The article in an HTML page's bytes; never raises on what a server may send."""
+    try:
+        return _extract(body, headers, fetched_at, text_selector, min_chars)
+    except Exception as exc:  # noqa: BLE001 - a bug here must cost one article, not the poll
+        log.warning("article extraction failed", url=url, error=f"{type(exc).__name__}: {exc}")
+        return ExtractedPage("", None, None, None, "none", f"article extraction failed ({type(exc).__name__})")
+
+
+def _extract(
+    body: bytes, headers: Mapping[str, str], fetched_at: datetime, text_selector: str | None, min_chars: int
+) -> ExtractedPage:
     lower = {key.lower(): value for key, value in headers.items()}
     if (reason := not_html_reason(body, lower)) is not None:
         return ExtractedPage("", None, None, None, "none", reason)
     tree = LexborHTMLParser(flatten_deep_nesting(decode_page(body, lower)))
-    metas = _metas(tree)
-    ld = _json_ld(tree)
-    title = _title(tree, metas, ld)
-    published = pagedate.first_plausible(_date_candidates(tree, metas, ld), fetched_at)
-    language = _language(tree, metas, ld, lower)
+    facts = pagedate.read_facts(tree)
+    title = pagedate.page_title(tree, facts)
+    published = pagedate.page_published(tree, facts, fetched_at)
+    language = pagedate.page_language(tree, facts, lower)
     tree.strip_tags(list(_INVISIBLE))
-    text, method, warnings = _article_text(tree, ld, text_selector, min_chars)
+    text, method, warnings = _article_text(tree, facts, text_selector, min_chars)
     if len(text) < min_chars:
         if text:
-            why = f"only {len(text)} characters of article text found (under {min_chars}): login wall, paywall or removed article?"
+            why = (
+                f"only {len(text)} characters of article text found (under {min_chars}): "
+                "login wall, paywall or removed article?"
+            )
         else:
             why = NO_TEXT
         error = "; ".join((why, *warnings))
@@ -163,7 +179,7 @@ def not_html_reason(body: bytes, headers: Mapping[str, str]) -> str | None:
     for magic, kind in _MAGIC:
         if start.startswith(magic.lower()):
             return f"not an HTML page ({mime or kind})"
-    if mime in _SNIFFED_TYPES and (b"<html" in start or b"<!doctype html" in start or b"<body" in start or b"<head" in start):
+    if mime in _SNIFFED_TYPES and any(mark in start for mark in _HTML_MARKS):
         return None
     return f"not an HTML page ({mime or 'no Content-Type and no HTML markup'})"
 
@@ -174,7 +190,7 @@ def decode_page(body: bytes, headers: Mapping[str, str]) -> str:
     the declared charset (Content-Type, then <meta>), where a Latin declaration on bytes that
     read as Arabic words gives way to windows-1256; undeclared, mostly UTF-8 is UTF-8 with
     U+FFFD, else windows-1256, which also keeps the French accents of windows-1252."""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, codec in _BOMS:
         if body.startswith(bom):
             return _clean(body[len(bom) :].decode(codec, "replace"))
     try:
@@ -255,126 +271,11 @@ def flatten_deep_nesting(markup: str) -> str:
 # -- metadata -------------------------------------------------------------------------------
 
 
-def _metas(tree: LexborHTMLParser) -> dict[str, str]:
-    """First content of each meta property/name/itemprop, keys lower-case."""
-    found: dict[str, str] = {}
-    for node in tree.css("meta")[:2000]:
-        attributes = node.attributes
-        content = attributes.get("content")
-        if not content:
-            continue
-        for key in ("property", "name", "itemprop"):
-            name = (attributes.get(key) or "").strip().lower()
-            if name and name not in found:
-                found[name] = content.strip()
-    return found
-
-
-def _json_ld(tree: LexborHTMLParser) -> _JsonLd:
-    found = _JsonLd()
-    budget = [MAX_JSON_LD_NODES]
-    for script in tree.css("script[type]")[:500]:
-        kind = (script.attributes.get("type") or "").split(";", 1)[0].strip().lower()
-        if kind != "application/ld+json":
-            continue
-        raw = script.text(deep=True)
-        if len(raw) > MAX_JSON_LD_CHARS:
-            continue
-        data = _loads(raw)
-        if data is not None:
-            found.articles.extend(_article_objects(data, budget))
-    return found
-
-
-def _loads(raw: str) -> Any:
-    raw = raw.strip()
-    for wrapper in ("<!--", "//<![CDATA[", "<![CDATA["):
-        raw = raw.removeprefix(wrapper)
-    for wrapper in ("-->", "//]]>", "]]>"):
-        raw = raw.removesuffix(wrapper)
-    try:
-        return json.loads(raw, strict=False)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _article_objects(data: Any, budget: list[int]) -> Iterator[dict[str, Any]]:
-    """Objects typed as an article, anywhere in the data (@graph, lists, mainEntity): a walk
-    with its own stack, bounded by a node budget shared across the page's blocks."""
-    stack = [data]
-    while stack and budget[0] > 0:
-        budget[0] -= 1
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(reversed(item))
-        elif isinstance(item, dict):
-            kinds = item.get("@type")
-            kinds = kinds if isinstance(kinds, list) else [kinds]
-            if any(isinstance(kind, str) and kind.rsplit("/", 1)[-1].lower() in ARTICLE_TYPES for kind in kinds):
-                yield item
-            stack.extend(reversed([value for value in item.values() if isinstance(value, list | dict)]))
-
-
-def _ld_string(ld: _JsonLd, key: str) -> Iterator[str]:
-    for article in ld.articles:
-        value = article.get(key)
-        if isinstance(value, dict):
-            value = value.get("name") or value.get("alternateName") or value.get("@value")
-        if isinstance(value, list) and value:
-            value = value[0]
-        if isinstance(value, str) and value.strip():
-            yield value.strip()
-
-
-def _title(tree: LexborHTMLParser, metas: Mapping[str, str], ld: _JsonLd) -> str | None:
-    candidates = [metas.get("og:title"), next(_ld_string(ld, "headline"), None)]
-    for selector in ("h1", "title"):
-        node = tree.css_first(selector)
-        candidates.append(node.text(deep=True) if node is not None else None)
-    sites = {name for name in (metas.get("og:site_name"), metas.get("application-name")) if name}
-    sites.update(name for article in ld.articles if isinstance(pub := article.get("publisher"), dict) and isinstance(name := pub.get("name"), str))
-    for candidate in candidates:
-        title = " ".join(html.unescape(candidate or "").split())[:1000]
-        if title:
-            return _without_site_name(title, sites) or title
-    return None
-
-
-def _without_site_name(title: str, sites: set[str]) -> str:
-    for site in sites:
-        site = " ".join(site.split())
-        for separator in (" | ", " - ", " – ", " — ", " :: ", " · ", " » "):
-            title = title.removesuffix(separator + site).removeprefix(site + separator)
-    return title.strip()
-
-
-def _date_candidates(tree: LexborHTMLParser, metas: Mapping[str, str], ld: _JsonLd) -> Iterator[str | None]:
-    yield from _ld_string(ld, "datePublished")
-    yield from pagedate.meta_dates(metas)
-    for node in tree.css('[itemprop="datePublished"]')[:20]:
-        yield node.attributes.get("content") or node.attributes.get("datetime") or node.text(deep=True)[:100]
-    for node in tree.css("time[datetime]")[:20]:
-        yield node.attributes.get("datetime")
-    yield from _ld_string(ld, "dateCreated")
-
-
-def _language(tree: LexborHTMLParser, metas: Mapping[str, str], ld: _JsonLd, headers: Mapping[str, str]) -> str | None:
-    root = tree.css_first("html")
-    attributes = root.attributes if root is not None else {}
-    candidates = [attributes.get("lang"), attributes.get("xml:lang"), metas.get("og:locale"), *_ld_string(ld, "inLanguage")]
-    candidates.append((headers.get("content-language") or "").split(",")[0])
-    for candidate in candidates:
-        tag = (candidate or "").strip().replace("_", "-").lower()
-        if re.fullmatch(r"[a-z]{2,3}(?:-[a-z0-9]{1,8}){0,3}", tag):
-            return tag
-    return None
-
-
 # -- the text -------------------------------------------------------------------------------
 
 
 def _article_text(
-    tree: LexborHTMLParser, ld: _JsonLd, selector: str | None, min_chars: int
+    tree: LexborHTMLParser, facts: pagedate.PageFacts, selector: str | None, min_chars: int
 ) -> tuple[str, str, tuple[str, ...]]:
     """(text, method, warnings) of the first method giving `min_chars`; else the longest."""
     warnings: list[str] = []
@@ -386,7 +287,7 @@ def _article_text(
         if len(text) >= min_chars:
             return text, "selector", ()
         best = max(best, (text, "selector"), key=lambda pair: len(pair[0]))
-    text = _json_ld_text(ld)
+    text = _json_ld_text(pagedate.json_ld_bodies(facts))
     if len(text) >= min_chars and not text.endswith(("...", "…")):
         return text, "json-ld", tuple(warnings)
     best = max(best, (text, "json-ld"), key=lambda pair: len(pair[0]))
@@ -413,8 +314,9 @@ def _selector_text(tree: LexborHTMLParser, selector: str) -> tuple[str, str | No
     return _capped("\n\n".join(part for part in parts if part)), None
 
 
-def _json_ld_text(ld: _JsonLd) -> str:
-    bodies = [body for article in ld.articles for key in ("articleBody", "text") if isinstance(body := article.get(key), str)]
+def _json_ld_text(bodies: list[str]) -> str:
+    """The longest articleBody as text: markup in it (even escaped as "&lt;p&gt;") parsed,
+    its scripts dropped; plain text split at its line breaks."""
     if not bodies:
         return ""
     body = max(bodies, key=len)
@@ -456,14 +358,24 @@ class _Box:
     words: int = 0
     link_words: int = 0
     links: int = 0
-    longest: int = 0  # words of its longest run of text outside links: a paragraph or not
+    longest: int = 0  # words of its longest run of text outside links
+    sentences: int = 0  # runs of text outside links of `_SENTENCE_WORDS` words or more
     headings: list[LexborNode] = field(default_factory=list)
+    led_by: re.Pattern[str] | None = None  # a section or comments heading before any text
+
+    def holds_article_text(self) -> bool:
+        """A paragraph of 25 words, or three sentences of 12, outside links: the article's
+        own container may carry a class such as "social-share" and must stay."""
+        if self.link_words >= 0.3 * self.words:
+            return False
+        return self.longest >= _PARAGRAPH_WORDS or self.sentences >= 3
 
     def add(self, child: _Box) -> None:
         self.words += child.words
         self.link_words += child.link_words
         self.links += child.links + (child.tag == "a")
         self.longest = max(self.longest, child.longest)
+        self.sentences += child.sentences
 
 
 def _remove_boilerplate(root: LexborNode) -> None:
@@ -495,6 +407,7 @@ def _remove_boilerplate(root: LexborNode) -> None:
         box = stack.pop()
         in_link -= box.tag == "a"
         if not stack:
+            doomed.extend(box.headings)  # the root stays; boilerplate headings in it go
             break
         _judge(box, stack[-1], total, doomed)
         node = box.node.next
@@ -509,30 +422,36 @@ def _count_text(box: _Box, text: str, in_link: bool) -> None:
         box.link_words += words
     else:
         box.longest = max(box.longest, words)
+        box.sentences += words >= _SENTENCE_WORDS
 
 
 def _judge(box: _Box, parent: _Box, total: int, doomed: list[LexborNode]) -> None:
     """Doom `box` or count it into its parent."""
     if box.tag not in _NEVER_BOILERPLATE:
         link_dense = box.links >= 3 and box.link_words >= 0.5 * box.words
-        # A box holding a paragraph of the article is never removed as a whole: only its
+        # A box holding the article's text is never removed as a whole: only its
         # boilerplate headings go, and the link lists under them by their density.
-        no_paragraph = box.longest < _PARAGRAPH_WORDS or box.link_words >= 0.3 * box.words
         small = box.words < 0.5 * total
-        if box.headings and small and no_paragraph:
+        removable = small and not box.holds_article_text()
+        # A box that opens with a comments heading is comments however long they are, one
+        # that opens with "most read" is no article unless it is most of the page; an
+        # "اقرأ أيضاً" after the article's paragraphs does not take them with it.
+        if box.led_by is _COMMENTS_HEADING or small and box.led_by or box.headings and removable:
             doomed.append(box.node)
             return
         if link_dense and box.tag in _BOX_TAGS:
             doomed.append(box.node)
             return
-        if small and no_paragraph and _hinted(box.node):
+        if removable and _hinted(box.node):
             doomed.append(box.node)
             return
     if box.headings:
         doomed.extend(box.headings)
         box.headings = []
-    if _is_boilerplate_heading(box):
+    if (kind := _heading_kind(box)) is not None:
         parent.headings.append(box.node)
+        if kind is not _LABEL and parent.words < _SENTENCE_WORDS:
+            parent.led_by = kind
     parent.add(box)
 
 
@@ -542,10 +461,15 @@ def _hinted(node: LexborNode) -> bool:
     return len(hint) > 1 and _HINT.search(hint) is not None
 
 
-def _is_boilerplate_heading(box: _Box) -> bool:
+def _heading_kind(box: _Box) -> re.Pattern[str] | None:
+    """The heading pattern the box is, if any."""
     if box.tag not in _HEADING_TAGS or not 0 < box.words <= 6:
-        return False
-    return _BOILERPLATE_HEADING.fullmatch(box.node.text(deep=True)) is not None
+        return None
+    text = box.node.text(deep=True)
+    for kind in (_SECTION_HEADING, _COMMENTS_HEADING, _LABEL):
+        if kind.fullmatch(text):
+            return kind
+    return None
 
 
 # -- text -----------------------------------------------------------------------------------
