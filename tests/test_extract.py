@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.sources import pagedate
+from monitor.sources import extract, pagedate
 from monitor.sources.extract import (
     MAX_DEPTH,
     MAX_TEXT_CHARS,
@@ -396,7 +398,11 @@ LONG_COMMENT = (
     "أتابع هذه الاجتماعات منذ سنوات وأرى أن المشكلة ليست في عدد الجولات ولا في البيانات الختامية بل في غياب "
     "جدول زمني واضح للتنفيذ يعرفه الناس ويحاسبون الحكومة عليه عند كل جولة جديدة"
 )
-OTHER_HEADLINES = ["افتتاح سوق شعبي جديد في المباركية", "الدوري الممتاز يستأنف مبارياته الجمعة", "هطول أمطار غزيرة على مناطق متفرقة"]
+OTHER_HEADLINES = [
+    "افتتاح سوق شعبي جديد في المباركية",
+    "الدوري الممتاز يستأنف مبارياته الجمعة",
+    "هطول أمطار غزيرة على مناطق متفرقة",
+]
 
 
 def classless_page(article: str) -> bytes:
@@ -437,3 +443,33 @@ def test_the_article_container_stays_whatever_its_class_says():
     page_ = html_page(f'<nav>{"".join(f"<a href=/s/{n}>قسم {n}</a>" for n in range(40))}</nav>{article}')
     result = run(page_)
     assert result.error is None and result.text.count("التقى الوفدان") == 5
+
+
+# -- any markup ---------------------------------------------------------------------------------
+
+FRAGMENTS = [
+    "<div>", "</div>", "<p>", "</p>", "<ul><li>", "</li></ul>", "<a href='/x'>", "</a>", "<script>", "</script>",
+    "<aside>", "</aside>", "<h3>الأكثر قراءة</h3>", "<h4>التعليقات</h4>", "<br>",
+    "<table><tr><td>", "</td></tr></table>",
+    "<b>", "</b>", "<!--", "-->", "&amp;", "&#x0;", "<", ">", "\x00", "\ufeff", SENTENCE, "نص", "<html lang='ar'>",
+    '<script type="application/ld+json">{"@type": "NewsArticle", "articleBody": "', '"}</script>', "<time datetime='",
+    "2024-01-01T00:00:00+03:00'>", "<meta property='og:title' content='", "<div class='article-body'>",
+]
+
+
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=60), st.sampled_from([None, "div.article-body", "p", "*"]))
+@settings(max_examples=300, deadline=None)
+def test_any_markup_gives_a_page_or_a_reason_never_an_internal_failure(fragments, selector):
+    result = run("".join(fragments).encode("utf-8", "surrogatepass"), text_selector=selector, min_chars=1)
+    assert result.error is None or not result.error.startswith("article extraction failed"), result.error
+    assert (result.text == "") == (result.error is not None)
+    assert "<script" not in result.text and "\x00" not in result.text
+    assert result.published is None or result.published.tzinfo is UTC
+
+
+def test_megabytes_of_scripts_and_styles_before_the_article_do_not_push_it_past_the_cut():
+    assets = "<style>" + ".c{margin:0}" * 150_000 + "</style><script>" + "var a=1;" * 250_000 + "</script>"
+    body = html_page(assets + f"<article><p>{SENTENCE * 3}</p></article>")
+    assert len(body) > 1.5 * extract.MAX_GENERAL_HTML
+    result = run(body)
+    assert result.method == "trafilatura" and "مجموعة التوجيه" in result.text
