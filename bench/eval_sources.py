@@ -400,6 +400,37 @@ def reference_run(server: SiteFarm, rules: RuleSet) -> tuple[Run, float]:
     return Run("reference", cold, Pass(0.0, 0.0, (), 0, ""), tuple(rows), ""), extracting
 
 
+def extraction_only(server: SiteFarm, rules: RuleSet) -> None:
+    """The monitor's extractor (monitor.sources.extract) on every allowed article page in this
+    process, one core, no poller: text quality and pages/s per core apart from fetching."""
+    from datetime import datetime, timezone
+
+    from monitor.sources.extract import extract_page
+
+    rows: dict[FarmArticle, dict] = {}
+    seconds = 0.0
+    now = datetime.now(timezone.utc)
+    for site in server.farm.sites:
+        for article in site.articles:
+            if article.private:
+                continue
+            page = server.page(article)
+            began = time.perf_counter()
+            extracted = extract_page(
+                page.body, {"content-type": page.content_type}, url=server.article_url(article), fetched_at=now,
+                text_selector=site.text_selector,
+            )
+            seconds += time.perf_counter() - began
+            flagged = rules.classify(article.title, extracted.text).flagged
+            rows[article] = {"text": extracted.text, "full_text": not extracted.error, "flagged": flagged, "page_error": extracted.error}
+    print(f"\n== monitor.sources.extract alone: {len(rows)} pages in {seconds:.2f}s on one core = {len(rows) / seconds:.1f} pages/s ==")
+    print("\n".join(relevance_report(server.farm, rows, rules)))
+    print("\n".join(text_report(server.farm, rows)))
+    errors = Counter(row["page_error"] for row in rows.values() if row["page_error"])
+    for error, count in errors.most_common(5):
+        print(f"  page error x{count}: {error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sites", type=int, default=30)
@@ -412,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--rules", type=Path, default=REPO / "config" / "monitor.toml", help="where the rule tables come from")
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--extract-only", action="store_true", help="no poller: the monitor's extractor on the farm's pages")
     parser.add_argument("--reference", action="store_true", help="no monitor: fetch and extract in-process (the yardstick)")
     parser.add_argument("--keep", action="store_true", help="keep the temp directories (configs, databases)")
     args = parser.parse_args(argv)
@@ -426,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
             (work / "main").mkdir()
             config = farm_config(server, work / "main", args.mode, args.max_pages or args.articles, args.rules)
             rules = load_config(config, child_environment()).rules
+            if args.extract_only:
+                extraction_only(server, rules)
+                return 0
             if args.reference:
                 run, extracting = reference_run(server, rules)
                 report_run(server, run, rules, detailed=True)

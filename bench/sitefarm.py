@@ -55,8 +55,11 @@ CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
 KINDS = ("sitemap", "html", "title-rss", "sentence-rss", "jsonld")
 LISTING_PATH = "/section/local"
 LINKS_SELECTOR = ".news-list .item a"
-LAYOUTS = ("article-body", "entry-content", "story-text")
-TEXT_SELECTORS = {"article-body": "div.article-body", "entry-content": "div.entry-content", "story-text": "section.story-text"}
+LAYOUTS = ("article-body", "entry-content", "story-text", "plain-br")
+TEXT_SELECTORS = {
+    "article-body": "div.article-body", "entry-content": "div.entry-content", "story-text": "section.story-text",
+    "plain-br": "div.txt",
+}
 SECTIONS = (
     "local", "politics", "economy", "gulf", "arab", "world", "sport", "culture", "health", "tech",
     "opinion", "editorial", "parliament", "courts", "oil", "banks", "stocks", "education", "video", "photos",
@@ -143,13 +146,13 @@ def make_filler(rng: random.Random, pool: list[str]) -> tuple[str, str]:
 
 
 def box_headlines(corpus: list[dict], rng: random.Random, exclude_event: str | None) -> tuple[str, ...]:
-    """Ten «most read» headlines, at least four of them relevant: the leak test."""
+    """Ten «most read» headlines, four of them relevant, a relevant one first (pages that
+    quote one inside the text, «اقرأ أيضاً», quote that one): the leak test."""
     candidates = [a for a in corpus if a["id"].startswith("d") and a["event_id"] != exclude_event]
-    relevant = [a for a in candidates if a["relevant"]]
-    other = [a for a in candidates if not a["relevant"]]
-    chosen = rng.sample(relevant, 4) + rng.sample(other, 6)
-    rng.shuffle(chosen)
-    return tuple(a["title"] for a in chosen)
+    relevant = rng.sample([a for a in candidates if a["relevant"]], 4)
+    rest = relevant[1:] + rng.sample([a for a in candidates if not a["relevant"]], 6)
+    rng.shuffle(rest)
+    return tuple(a["title"] for a in [relevant[0], *rest])
 
 
 def site_shape(index: int) -> tuple[str, str, str | None]:
@@ -265,10 +268,13 @@ def nav() -> str:
 
 
 def most_read_box(site: Site, headlines: tuple[str, ...]) -> str:
-    """Links of the box go to an archive: an extractor or a link finder that follows them is wrong."""
+    """Links of the box go to an archive: an extractor or a link finder that follows them is wrong.
+    The plain layout's box has no telling class or element, only its heading."""
     items = "".join(
         f'<li><a href="/archive/{site.index}-{k}.html">{esc(h)}</a></li>' for k, h in enumerate(headlines)
     )
+    if site.layout == "plain-br":
+        return f'<div class="box-3"><div class="ttl">الأكثر قراءة</div><ul>{items}</ul></div>'
     return f'<aside class="most-read"><h3>الأكثر قراءة</h3><ol>{items}</ol></aside>'
 
 
@@ -303,10 +309,19 @@ def comments(rng: random.Random) -> str:
     return f'<section class="comments"><h4>التعليقات</h4><ol>{items}</ol><form><textarea name="c"></textarea><button>أرسل</button></form></section>'
 
 
-def text_block(site: Site, body: str) -> str:
-    paragraphs = "".join(f"<p>{esc(p.strip())}</p>" for p in body.split("\n") if p.strip())
+def text_block(site: Site, article: FarmArticle) -> str:
+    """The article's text in the site's layout. Where no `text` selector is configured, the
+    text quotes a «most read» headline after its second paragraph («اقرأ أيضاً», as dailies
+    do): an extractor must drop that link line."""
+    lines = [f"<p>{esc(p.strip())}</p>" for p in article.body.split("\n") if p.strip()]
+    if site.text_selector is None and len(lines) >= 3 and site.layout != "story-text":
+        quote = f'<p><strong>اقرأ أيضاً:</strong> <a href="/archive/{site.index}-0.html">{esc(article.most_read[0])}</a></p>'
+        lines.insert(2, quote)
+    paragraphs = "".join(lines)
     if site.kind == "jsonld":
         return '<div class="article-body" id="app"><noscript>فعّل جافاسكربت لقراءة الخبر</noscript></div>'
+    if site.layout == "plain-br":
+        return f'<div class="content-area"><div class="txt">{paragraphs.replace("<p>", "").replace("</p>", "<br><br>")}</div></div>'
     if site.layout == "entry-content":
         return f'<article class="post"><div class="entry-content">{paragraphs}</div></article>'
     if site.layout == "story-text":
@@ -338,9 +353,9 @@ def article_page(site: Site, article: FarmArticle, base: str, rng: random.Random
     )
     box = most_read_box(site, article.most_read)
     if site.layout == "story-text":  # the box inside the story's own wrapper: the harder case
-        html_text += f'<div class="story-wrap">{text_block(site, article.body)}{box}</div>'
+        html_text += f'<div class="story-wrap">{text_block(site, article)}{box}</div>'
     else:
-        html_text += f"{text_block(site, article.body)}{box}"
+        html_text += f"{text_block(site, article)}{box}"
     html_text += (
         f'<div class="ad-slot" data-size="300x250">إعلان</div>{related(site, article)}{comments(rng)}</main>{footer()}'
         '<script>window.__INITIAL_STATE__={"user":null,"consent":false};</script></body></html>'
@@ -559,6 +574,9 @@ class SiteFarm:
 
     def article_url(self, article: FarmArticle) -> str:
         return self.site_base(article.site) + article.path
+
+    def page(self, article: FarmArticle) -> Page:
+        return self._servers[article.site].pages[article.path]
 
     def record(self, request: Request) -> None:
         with self._lock:
