@@ -227,7 +227,7 @@ def test_bodies_that_are_not_html(body: bytes, headers: dict[str, str], expected
 def test_invalid_selector_is_an_error_not_a_traceback() -> None:
     result = parse(SECTION, selector="ul >> a[")
     assert result.entries == () and result.error is not None
-    assert result.error.startswith("invalid links selector 'ul >> a['")
+    assert result.error == "invalid links selector: not a valid CSS selector: 'ul >> a['"
 
 
 @pytest.mark.parametrize("selector", [".news-list .item a", "ul.news-list > li a[href]", "article:has(time) h3 a", "a[href*='/article/']"])
@@ -277,3 +277,24 @@ def test_a_selector_matching_every_wrapper_reads_a_bounded_part_of_each() -> Non
     # Each wrapper's first link is the one at the bottom; the outer ones are too far to reach.
     assert [e.link for e in result.entries] == ["https://www.example.kw/a/deep"]
     assert "matched elements hold no <a href>" in result.warnings[0]
+
+
+def test_card_with_image_link_takes_the_headline_and_the_date_beside_it() -> None:
+    card = (
+        '<li class="item"><article class="card"><div class="img"><a href="/a/{n}"><img src="/{n}.jpg" alt="صورة"></a></div>'
+        '<div class="body"><h3><a href="/a/{n}">عنوان الخبر {n}</a></h3><time datetime="2025-11-1{n}T10:00:00Z">اليوم</time></div>'
+        "</article></li>"
+    )
+    body = page(card.format(n=1) + card.format(n=2))
+    for selector in ("article.card", ".card h3 a"):
+        result = parse(body, selector=selector)
+        assert [(e.title, e.published) for e in result.entries] == [
+            ("عنوان الخبر 1", datetime(2025, 11, 11, 10, tzinfo=UTC)),
+            ("عنوان الخبر 2", datetime(2025, 11, 12, 10, tzinfo=UTC)),
+        ], selector
+
+
+def test_a_date_of_another_item_is_not_taken() -> None:
+    body = page('<li class="item"><a href="/a/1">بلا تاريخ</a></li><li><a href="/a/2">آخر</a><time datetime="2025-11-12">أمس</time></li>')
+    result = parse(body, selector="li.item a")
+    assert result.entries[0].published_is_fallback

@@ -8,6 +8,8 @@ Bounded on hostile pages: lexbor's tree building costs time in proportion to the
 open elements for every block tag (40,000 nested <div> took 2.7 s, 1,000,000 did not finish
 in ten minutes), so the markup is cut where the nesting passes MAX_DEPTH, with a warning;
 each matched element is read through at most _MAX_NODES nodes; at most `max_links` links.
+
+`check_selector` (config validation) is monitor.sources.selectors', re-exported here.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from itertools import islice
 from urllib.parse import urldefrag, urljoin
 
 import structlog
-from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.sources.parse import ParsedEntry, safe_link
+from monitor.sources.selectors import check_selector
 from monitor.sources.sitemap import normalise_language, parse_w3c_date, plausible
 from monitor.sources.urltitle import title_from_url
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["MAX_DEPTH", "ParsedListing", "bounded_nesting", "check_selector", "decode_page", "not_html", "parse_listing"]
 
 # Real pages nest 20 to 60 elements deep, sloppy ones a few hundred; beyond this the markup
 # is an attack or a generator bug, and lexbor's per-tag cost grows with the depth.
@@ -36,6 +41,10 @@ MAX_DEPTH = 512
 # a few dozen; a selector matching the page's outer wrappers must not read the page per match.
 _MAX_NODES = 2000
 _MAX_TITLE = 500
+# A date is looked for in the matched element and up to this many ancestors, each read
+# through at most _MAX_DATE_NODES elements (an article card has a few dozen).
+_DATE_ANCESTORS = 3
+_MAX_DATE_NODES = 300
 _INVISIBLE = ["script", "style", "noscript", "template"]
 _BLOCK = frozenset(
     {
@@ -88,17 +97,6 @@ class DecodedPage:
     against_declaration: bool  # decoded with another charset than the page declared
 
 
-def check_selector(selector: str) -> str | None:
-    """None if lexbor accepts the CSS selector, else a short reason for config validation."""
-    if not selector or not selector.strip():
-        return "the selector is empty"
-    try:
-        LexborHTMLParser("<p></p>").css(selector)
-    except (SelectolaxError, ValueError, TypeError) as exc:
-        return str(exc).strip().rstrip(".") or "not a valid CSS selector"
-    return None
-
-
 def parse_listing(
     body: bytes,
     headers: Mapping[str, str],
@@ -113,7 +111,7 @@ def parse_listing(
     """Parse one listing page. Never raises for bad input: nothing usable comes back with
     `error`, a damaged or oversized page with `warnings`."""
     if reason := check_selector(selector):
-        return _failure(f"invalid links selector {selector!r}: {reason}")
+        return _failure(f"invalid links selector: {reason}")
     headers = {key.lower(): value for key, value in headers.items()}
     if problem := not_html(body, headers.get("content-type", "")):
         return _failure(problem)
@@ -299,13 +297,17 @@ class _LinkReader:
         if self.include is not None and not self.include.search(link):
             return
         visible = visible_text(anchor)
+        if not visible and anchor is not element:
+            # A card often links its image and its headline to the same article: the
+            # headline is the title.
+            anchor, visible = self._titled_twin(element, link) or (anchor, visible)
         if link in self.entries and (link in self.from_text or not visible):
             return  # the first title wins, unless it was only a fallback
         title = visible or _fallback_title(anchor, link)
         if visible:
             self.from_text.add(link)
         previous = self.entries.get(link)
-        published = _time_of(element, self.fetched_at) if previous is None else None
+        published = _time_of(element, link, self) if previous is None else None
         self.entries[link] = ParsedEntry(
             guid=link,
             link=link,
@@ -317,6 +319,23 @@ class _LinkReader:
             language=self.language,
             text_suspect=self.suspect or "\ufffd" in title,
         )
+
+    def _titled_twin(self, element: LexborNode, link: str) -> tuple[LexborNode, str] | None:
+        for node in _bounded(element):
+            if node.tag == "a" and _clean_link(node.attributes.get("href") or "", self.base) == link:
+                if text := visible_text(node):
+                    return node, text
+        return None
+
+    def links_elsewhere(self, scope: LexborNode, link: str) -> bool:
+        """Whether `scope` links to another article than `link`: then it is the list, not
+        the item, and a date in it may be another item's."""
+        for node in islice(scope.traverse(include_text=False), _MAX_DATE_NODES):
+            if node.tag == "a" and (href := node.attributes.get("href")):
+                other = _clean_link(href, self.base)
+                if other is not None and other != link:
+                    return True
+        return False
 
     def warnings(self) -> list[str]:
         found = []
@@ -376,17 +395,20 @@ def _fallback_title(anchor: LexborNode, link: str) -> str:
     return title_from_url(link)
 
 
-def _time_of(element: LexborNode, fetched_at: datetime) -> datetime | None:
-    """A plausible <time datetime> inside the matched element, else inside its parent (the
-    list item holding the link and its date side by side), else None."""
-    for scope in (element, element.parent):
-        if scope is None:
-            continue
-        for node in _bounded(scope):
+def _time_of(element: LexborNode, link: str, reader: _LinkReader) -> datetime | None:
+    """A plausible <time datetime> inside the matched element, else inside the nearest of
+    its ancestors (up to _DATE_ANCESTORS) that still holds only this article's links: the
+    item where a date sits beside the headline, never the list around other items."""
+    scope: LexborNode | None = element
+    for level in range(_DATE_ANCESTORS + 1):
+        if scope is None or (level and reader.links_elsewhere(scope, link)):
+            return None
+        for node in islice(scope.traverse(include_text=False), _MAX_DATE_NODES):
             if node.tag == "time" and (value := node.attributes.get("datetime")):
                 when = parse_w3c_date(value)
-                if when is not None and plausible(when, fetched_at):
+                if when is not None and plausible(when, reader.fetched_at):
                     return when
+        scope = scope.parent
     return None
 
 
