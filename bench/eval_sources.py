@@ -302,6 +302,7 @@ def request_kind(path: str) -> str:
 def requests_line(label: str, run_pass: Pass, earlier: tuple[Request, ...] = ()) -> str:
     kinds = Counter(request_kind(r.path) for r in run_pass.requests)
     not_modified = sum(r.status == 304 for r in run_pass.requests)
+    unconditional = sorted({r.path for r in run_pass.requests if request_kind(r.path) == "source" and not r.conditional})
     seen = {(r.site, r.path) for r in earlier if request_kind(r.path) == "article"}
     again = sum((r.site, r.path) in seen for r in run_pass.requests if request_kind(r.path) == "article")
     anonymous = sum("dialogue-monitor" not in r.user_agent for r in run_pass.requests)
@@ -311,6 +312,7 @@ def requests_line(label: str, run_pass: Pass, earlier: tuple[Request, ...] = ())
         f" (304: {not_modified:>4})  article pages {pages:>5}  again {again:>4}  disallowed {kinds['disallowed']}  stray {kinds['stray']}"
         f"  UA without 'dialogue-monitor' {anonymous}  pages/s {pages / run_pass.seconds if run_pass.seconds else 0:.1f}"
         f"  pages/cpu-s {pages / run_pass.cpu_seconds if run_pass.cpu_seconds else 0:.1f}  exit {run_pass.returncode}"
+        + (f"\n      source documents asked without a validator: {', '.join(unconditional)}" if earlier and unconditional else "")
     )
 
 

@@ -461,6 +461,7 @@ class Request:
     status: int
     at: float  # time.monotonic()
     user_agent: str
+    conditional: bool = False  # If-None-Match or If-Modified-Since was sent
 
 
 class _SiteServer(ThreadingHTTPServer):
@@ -494,7 +495,9 @@ class _Handler(BaseHTTPRequestHandler):
         status = 200 if page else 404
         if page and page.conditional and self._not_modified(page):
             status = 304
-        self.server.farm.record(Request(self.server.site.index, self.path, status, time.monotonic(), self.headers.get("User-Agent", "")))
+        conditional = bool(self.headers.get("If-None-Match") or self.headers.get("If-Modified-Since"))
+        agent = self.headers.get("User-Agent", "")
+        self.server.farm.record(Request(self.server.site.index, self.path, status, time.monotonic(), agent, conditional))
         if status == 404:
             body, content_type = b"<html><body>not found</body></html>", "text/html; charset=utf-8"
         else:
