@@ -1,12 +1,14 @@
 """Do the new sources (#9) find what full text finds? The monitor polls a loopback site farm
 (bench/sitefarm.py) through its CLI and is judged on the corpus labels.
 
-    .venv/bin/python bench/eval_sources.py [--sites 30] [--articles 50] [--mode candidates]
-                                           [--modes-sites 10] [--modes-articles 40] [--no-modes]
+    .venv/bin/python bench/eval_sources.py [--sites 100] [--articles 50] [--mode candidates] [--no-modes]
+                                           [--extract-only | --reference] [--keep]
 
-Main run: a farm of SITES × ARTICLES, every feed with `full_text = MODE`; `monitor db upgrade`,
-a cold `monitor poll`, a warm `monitor poll`, `monitor export`. Then, on a smaller farm, the
-same for each full_text mode (never / candidates / always) to count page fetches. Prints:
+For each full_text mode (MODE first, then the other two unless --no-modes), every feed of the
+farm set to it: `monitor db upgrade` on a fresh SQLite file, a cold `monitor poll`, a warm
+`monitor poll`, `monitor export`. MODE is judged in detail, the others by fetches and finds.
+`--extract-only` runs monitor.sources.extract on the farm's pages in-process (no poller);
+`--reference` fetches and extracts with plain trafilatura (a yardstick). Prints:
 
 1. relevance per source kind: recall and precision of the stored `flagged` against the labels,
    beside the same articles' full text classified directly (`Config.rules.classify(title,
@@ -58,6 +60,7 @@ RULE_TABLES = {"terms", "watches", "watches.clauses", "topics", "dedup"}
 TABLE_HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
 SOURCE_DOCUMENTS = {"/sitemap.xml", "/sitemap-news.xml", "/sitemap-pages.xml", "/section/local", "/rss.xml"}
 FOOTER_MARK = "جميع الحقوق محفوظة"
+MODES = ("never", "candidates", "always")
 
 
 # -- configuration -------------------------------------------------------------------------
@@ -360,6 +363,9 @@ def report_run(server: SiteFarm, run: Run, rules: RuleSet, detailed: bool) -> No
         print("\n".join(missed[:40]))
     print("\n2. extracted text (articles whose page was fetched)")
     print("\n".join(text_report(farm, rows)))
+    errors = Counter(row["page_error"] for row in rows.values() if row.get("page_error"))
+    for error, count in errors.most_common(6):
+        print(f"  page_error x{count}: {error}")
 
 
 def reference_extract(site: Site, page: str) -> str:
@@ -433,15 +439,29 @@ def extraction_only(server: SiteFarm, rules: RuleSet) -> None:
         print(f"  page error x{count}: {error}")
 
 
+def modes_summary(server: SiteFarm, runs: list[Run]) -> list[str]:
+    """One line per full_text mode: what it costs in fetches and time, what it finds."""
+    lines = [f"{'full_text':<11} {'cold':>7} {'warm':>7} {'pages cold':>10} {'pages warm':>10} {'full text':>9} {'relevant flagged':>16} {'precision':>9}"]
+    for run in runs:
+        rows = matched_rows(server, run)
+        relevant = [a for a in server.farm.articles() if a.relevant]
+        flagged = [a for a, row in rows.items() if row.get("flagged")]
+        precision = sum(a.relevant for a in flagged) / len(flagged) if flagged else 1.0
+        pages = [sum(request_kind(r.path) == "article" for r in p.requests) for p in (run.cold, run.warm)]
+        lines.append(
+            f"{run.mode:<11} {run.cold.seconds:>6.2f}s {run.warm.seconds:>6.2f}s {pages[0]:>10} {pages[1]:>10}"
+            f" {sum(bool(r.get('full_text')) for r in rows.values()):>9} {sum(a in flagged for a in relevant):>7}/{len(relevant):<8} {precision:>9.3f}"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sites", type=int, default=30)
+    parser.add_argument("--sites", type=int, default=100)
     parser.add_argument("--articles", type=int, default=50)
-    parser.add_argument("--mode", choices=["never", "candidates", "always"], default="candidates")
+    parser.add_argument("--mode", choices=MODES, default="candidates", help="the mode judged in detail")
     parser.add_argument("--max-pages", type=int, help="per source and poll (default: ARTICLES, so a cold pass can read all)")
-    parser.add_argument("--modes-sites", type=int, default=10)
-    parser.add_argument("--modes-articles", type=int, default=40)
-    parser.add_argument("--no-modes", action="store_true", help="skip the per-mode fetch counts on the small farm")
+    parser.add_argument("--no-modes", action="store_true", help="only --mode, not the other full_text modes")
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--rules", type=Path, default=REPO / "config" / "monitor.toml", help="where the rule tables come from")
     parser.add_argument("--seed", type=int, default=9)
@@ -457,8 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         farm = build_farm(corpus, args.sites, args.articles, args.seed)
         with SiteFarm(farm) as server:
-            (work / "main").mkdir()
-            config = farm_config(server, work / "main", args.mode, args.max_pages or args.articles, args.rules)
+            (work / "rules").mkdir()
+            config = farm_config(server, work / "rules", args.mode, args.max_pages or args.articles, args.rules)
             rules = load_config(config, child_environment()).rules
             if args.extract_only:
                 extraction_only(server, rules)
@@ -469,15 +489,13 @@ def main(argv: list[str] | None = None) -> int:
                 pages = len(run.rows)
                 print(f"reference extraction: {pages} pages in {extracting:.2f}s on one core = {pages / extracting:.1f} pages/s")
                 return 0
-            run = run_monitor(server, args.mode, args.max_pages or args.articles, args.rules, work / "main")
-            report_run(server, run, rules, detailed=True)
-        if not args.no_modes:
-            small = build_farm(corpus, args.modes_sites, args.modes_articles, args.seed)
-            with SiteFarm(small) as server:
-                for mode in ("never", "candidates", "always"):
-                    (work / mode).mkdir()
-                    run = run_monitor(server, mode, args.max_pages or args.modes_articles, args.rules, work / mode)
-                    report_run(server, run, rules, detailed=False)
+            modes = [args.mode, *([] if args.no_modes else [m for m in MODES if m != args.mode])]
+            runs = []
+            for mode in modes:
+                (work / mode).mkdir()
+                runs.append(run_monitor(server, mode, args.max_pages or args.articles, args.rules, work / mode))
+                report_run(server, runs[-1], rules, detailed=mode == args.mode)
+            print("\n" + "\n".join(modes_summary(server, runs)))
     finally:
         if args.keep:
             print(f"\nkept {work}")

@@ -474,6 +474,12 @@ class _SiteServer(ThreadingHTTPServer):
         self.site = site
         self.pages: dict[str, Page] = {}
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client closing a kept-alive connection is normal; anything else is worth a line."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):
+            print(f"sitefarm: site {self.site.index}: {type(error).__name__}: {error}", file=sys.stderr)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _SiteServer
