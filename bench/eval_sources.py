@@ -348,6 +348,11 @@ def report_run(server: SiteFarm, run: Run, rules: RuleSet, detailed: bool) -> No
         f"{stray_entries(server, run)} entries that are no article; {published} with a date; "
         f"{sum(bool(r.get('full_text')) for r in rows.values())} with full text"
     )
+    fetched = {(r.site, r.path.split("?", 1)[0]) for r in run.cold.requests if request_kind(r.path) == "article"}
+    lost = [a for a, r in rows.items() if (a.site, a.path) in fetched and not r.get("full_text") and not r.get("page_error")]
+    if lost:
+        kinds = Counter(farm.sites[a.site].kind + "/" + farm.sites[a.site].discovery for a in lost)
+        print(f"pages fetched whose text was not stored (no full_text, no page_error): {len(lost)} ({dict(kinds)})")
     relevant = [a for a in farm.articles() if a.relevant]
     unread = [a for a in relevant if not rows.get(a, {}).get("full_text")]
     flagged = sum(bool(rows.get(a, {}).get("flagged")) for a in relevant)
