@@ -310,9 +310,10 @@ def requests_line(label: str, run_pass: Pass, earlier: tuple[Request, ...] = ())
     again = sum((r.site, r.path) in seen for r in run_pass.requests if request_kind(r.path) == "article")
     anonymous = sum("dialogue-monitor" not in r.user_agent for r in run_pass.requests)
     pages = kinds["article"]
+    per_site = Counter(r.site for r in run_pass.requests if request_kind(r.path) == "article")
     return (
         f"{label:<5} {run_pass.seconds:>6.2f}s cpu {run_pass.cpu_seconds:>6.2f}s  robots {kinds['robots']:>4}  source {kinds['source']:>4}"
-        f" (304: {not_modified:>4})  article pages {pages:>5}  again {again:>4}  disallowed {kinds['disallowed']}  stray {kinds['stray']}"
+        f" (304: {not_modified:>4})  article pages {pages:>5} (max {max(per_site.values(), default=0)}/site)  again {again:>4}  disallowed {kinds['disallowed']}  stray {kinds['stray']}"
         f"  UA without 'dialogue-monitor' {anonymous}  pages/s {pages / run_pass.seconds if run_pass.seconds else 0:.1f}"
         f"  pages/cpu-s {pages / run_pass.cpu_seconds if run_pass.cpu_seconds else 0:.1f}  exit {run_pass.returncode}"
         + (f"\n      source documents asked without a validator: {', '.join(unconditional)}" if earlier and unconditional else "")
