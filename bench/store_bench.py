@@ -30,7 +30,7 @@ from monitor.daemon import open_store  # noqa: E402
 from monitor.sources.fetch import FetchOutcome  # noqa: E402
 from monitor.models import utcnow  # noqa: E402
 from monitor.sources.parse import parse_feed  # noqa: E402
-from monitor.poll import prepare_entry  # noqa: E402
+from monitor.pipeline import prepare_entry  # noqa: E402
 from monitor.store import PollResult  # noqa: E402
 from poll_bench import CORPUS, corpus_articles, filler_vocabulary, make_items, rss  # noqa: E402
 

@@ -8,7 +8,7 @@ sentence every ~10 KB) of 10 KB, 100 KB, 1 MB and 10 MB (UTF-8 bytes of the body
 
 - `classify`: RuleSet.classify(title, body), decision with matches, round, topics, explanation;
 - `features`: dedup.compute_features (normalised words, fingerprint, MinHash, bands, keywords);
-- `worker`: monitor.poll.prepare_entry, what a parse worker does per entry (both of the above,
+- `worker`: monitor.pipeline.prepare_entry, what a parse worker does per entry (both of the above,
   plus the decision's JSON and the features' blob).
 
 Each case runs in a fresh process pinned to one core, warmed on a 2 KB article first (lazy
@@ -85,7 +85,7 @@ def run_one(function: str, kind: str, size: int, repeat: int, config_path: Path,
     from monitor import dedup
     from monitor.config import load_config
     from monitor.sources.parse import ParsedEntry
-    from monitor.poll import prepare_entry
+    from monitor.pipeline import prepare_entry
 
     config = load_config(config_path, {})
     rules, dedup_config = config.rules, config.dedup

@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("delivery_id", metavar="ID")
     retry.set_defaults(func=cmd_deliveries_retry, sends=True)
 
+    sources = commands.add_parser("sources", help="sources").add_subparsers(dest="sources_command", required=True)
+    check = sources.add_parser("check", help="read one source once and show what it would store (stores nothing)")
+    check.add_argument("feed_id", metavar="ID", help="a [[feeds]] id (disabled feeds too)")
+    check.add_argument("--json", action="store_true", help="one JSON object for the source, then one per entry")
+    check.set_defaults(func=cmd_sources_check)
+
     secret = commands.add_parser("secret", help="secrets").add_subparsers(dest="secret_command", required=True)
     secret.add_parser("new", help="print a fresh webhook signing secret (whsec_...)").set_defaults(
         func=cmd_secret_new, needs_config=False
@@ -322,6 +328,20 @@ def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
     changed = store.reclassify(config.rules)
     sys.stdout.write(f"{changed} articles changed decision\n")
     return EXIT_OK
+
+
+def cmd_sources_check(config: Config, args: argparse.Namespace) -> int:
+    from monitor.source_check import check_source, write_json, write_text
+
+    try:
+        feed = config.feed(args.feed_id)
+    except KeyError:
+        known = ", ".join(f.id for f in config.feeds) or "none"
+        sys.stderr.write(f"monitor: unknown feed {args.feed_id!r} (configured: {known})\n")
+        return EXIT_CONFIG
+    check = check_source(config, feed)
+    (write_json if args.json else write_text)(check, sys.stdout)
+    return EXIT_OK if check.ok else EXIT_PROBLEM
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:

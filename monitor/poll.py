@@ -9,40 +9,33 @@ writers from this process.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import random
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from multiprocessing import get_context
+from typing import Any
 
 import structlog
 
-from monitor import dedup
 from monitor.config import Config
-from monitor.dedup import DedupConfig
-from monitor.sources.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
-from monitor.lifetime import exit_with
+from monitor.harvest import Harvester, WorkFailed
 from monitor.models import utcnow
-from monitor.sources.parse import ParsedEntry, parse_feed
-from monitor.relevance import RuleSet
-from monitor.store import HOST, Candidate, DueFeed, PollResult, Store, StoredPoll, decision_json, pid_alive, this_process
+from monitor.pipeline import init_worker, settle_garbage_collector
+from monitor.sources.document import SourceSpec, source_spec
+from monitor.sources.parse import ParsedEntry
+from monitor.sources.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_delay
+from monitor.sources.robots import RobotsPolicy
+from monitor.store import HOST, DueFeed, PollResult, Store, pid_alive, this_process
+from monitor.store.group_commit import GroupWriter
 
 log = structlog.get_logger(__name__)
 
 LEASE = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class ProcessedFeed:
-    candidates: tuple[Candidate, ...]
-    entries: int
-    warnings: tuple[str, ...]
-    error: str | None
 
 
 @dataclass(frozen=True)
@@ -58,161 +51,10 @@ class FeedReport:
     near_duplicates: int
     error: str | None
     seconds: float
-
-
-# -- the CPU-bound part, run in worker processes -------------------------------------------
-
-_worker_rules: RuleSet | None = None
-_worker_dedup: DedupConfig | None = None
-
-
-def init_worker(rules: RuleSet, dedup_config: DedupConfig, daemon_pid: int | None = None) -> None:
-    global _worker_rules, _worker_dedup
-    _worker_rules, _worker_dedup = rules, dedup_config
-    if daemon_pid is not None:
-        exit_with(daemon_pid)
-    settle_garbage_collector()
-
-
-def settle_garbage_collector() -> None:
-    """What is alive once a poller or worker has started (config, compiled rules, modules)
-    lives as long as it does: freezing it keeps every full collection from rescanning it.
-    A feed allocates tens of thousands of short-lived, acyclic objects (entries, strings,
-    rows) that reference counting frees; the default gen-0 threshold of 700 made the
-    collector run hundreds of times per feed for nothing (poll_bench: ~1.4 s of the main
-    process's 7.7 s in a cold pass)."""
-    gc.unfreeze()  # a config reload starts a new poller: what the old one froze may be garbage now
-    gc.collect()  # and garbage must not be frozen with the rest
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
-def process_feed_body(
-    body: bytes,
-    headers: dict[str, str],
-    base_url: str,
-    fetched_at: datetime,
-    language: str | None,
-    known_guids: frozenset[str],
-) -> ProcessedFeed:
-    """Parse a feed body and prepare its unseen entries; entries already stored cost no
-    classification (a warm feed with new bytes usually carries one or two new items)."""
-    assert _worker_rules is not None and _worker_dedup is not None, "init_worker() was not called"
-    parsed = parse_feed(body, headers, base_url=base_url, fetched_at=fetched_at, default_language=language)
-    if parsed.error is not None:
-        return ProcessedFeed(candidates=(), entries=0, warnings=parsed.warnings, error=parsed.error)
-    candidates = []
-    seen: set[str] = set()
-    for entry in parsed.entries:
-        if entry.guid in known_guids or entry.guid in seen:
-            continue
-        seen.add(entry.guid)
-        candidates.append(prepare_entry(entry, _worker_rules, _worker_dedup))
-    return ProcessedFeed(
-        candidates=tuple(candidates), entries=len(parsed.entries), warnings=parsed.warnings, error=None
-    )
-
-
-def prepare_entry(entry: ParsedEntry, rules: RuleSet, dedup_config: DedupConfig) -> Candidate:
-    decision = rules.classify(entry.title, entry.summary)
-    features = dedup.compute_features(
-        entry.title,
-        entry.summary,
-        entry.link,
-        entry.published,
-        watch=decision.watch if decision.flagged else None,
-        round=decision.round,
-        config=dedup_config,
-        near_duplicates=rules.could_concern(decision),
-    )
-    return Candidate(
-        entry=entry,
-        decision=decision,
-        features=features,
-        decision_json=decision_json(decision.to_json_dict()),
-        features_blob=dedup.features_to_bytes(features),
-    )
+    pages_fetched: int = 0
 
 
 # -- orchestration -------------------------------------------------------------------------
-
-
-class GroupWriter:
-    """Records finished polls through the one database thread, many per transaction (group
-    commit): a write starts once `linger` seconds have passed since the first poll waiting
-    for it, or at once when MAX_FEEDS are waiting, and whatever finishes meanwhile waits for
-    the next. A transaction's statements and commit cost about the same for one feed or
-    fifty, so a cold pass of 500 feeds commits a few dozen times instead of 500, while a
-    quiet daemon's single feed is stored a fraction of a second after its poll. Each feed
-    stays all-or-nothing (see Store.record_polls)."""
-
-    MAX_FEEDS = 50  # keeps a transaction short and its IN lists well under driver limits
-
-    def __init__(self, store: Store, executor: Executor, linger: float = 0.2):
-        self.store = store
-        self.executor = executor
-        self.linger = linger
-        self._pending: list[tuple[PollResult, asyncio.Future[StoredPoll]]] = []
-        self._writing = False
-        self._timer: asyncio.TimerHandle | None = None
-
-    async def record(self, result: PollResult) -> StoredPoll:
-        future: asyncio.Future[StoredPoll] = asyncio.get_running_loop().create_future()
-        self._pending.append((result, future))
-        self._schedule()
-        return await future
-
-    def _schedule(self) -> None:
-        self._drop_cancelled()
-        if self._writing or not self._pending:
-            return
-        if len(self._pending) >= self.MAX_FEEDS or self.linger <= 0:
-            self._write_next()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.linger, self._linger_over)
-
-    def _linger_over(self) -> None:
-        self._timer = None
-        self._drop_cancelled()
-        if not self._writing and self._pending:
-            self._write_next()
-
-    def _drop_cancelled(self) -> None:
-        self._pending = [(result, future) for result, future in self._pending if not future.cancelled()]
-
-    def close(self) -> None:
-        """Stop lingering (the poller is closing: every poll it still waits for was cancelled)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _write_next(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending[: self.MAX_FEEDS], self._pending[self.MAX_FEEDS :]
-        self._writing = True
-        results = [result for result, _ in batch]
-        loop = asyncio.get_running_loop()
-        try:
-            task = loop.run_in_executor(self.executor, self.store.record_polls, results)
-        except RuntimeError as exc:  # the executor was shut down: fail these polls, never strand them
-            task = loop.create_future()
-            task.set_exception(exc)
-        task.add_done_callback(lambda done: self._written(batch, done))
-
-    def _written(self, batch: list[tuple[PollResult, asyncio.Future[StoredPoll]]], done: asyncio.Future) -> None:
-        self._writing = False
-        error = done.exception()
-        outcomes = [error] * len(batch) if error is not None else done.result()
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if future.cancelled():
-                continue  # the poll was cancelled (shutdown); its feed is recorded all the same
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-        self._schedule()
 
 
 @dataclass
@@ -243,6 +85,9 @@ class Poller:
         self._idle = asyncio.Event()
         self._idle.set()
         self.last_claim_at = time.monotonic()
+        self.specs = {feed.id: source_spec(feed) for feed in self.config.feeds}
+        self._robots = RobotsPolicy(self._fetcher, polling.user_agent)
+        self._harvester = Harvester(self._fetcher, self._robots, self._in_worker, lookups=self)
         settle_garbage_collector()
         return self
 
@@ -321,6 +166,7 @@ class Poller:
     async def poll_feed(self, feed: DueFeed) -> FeedReport:
         bound = log.bind(feed_id=feed.id)
         started = time.perf_counter()
+        spec = self.specs.get(feed.id, SourceSpec())
         request = FeedRequest(
             feed_id=feed.id,
             url=feed.url,
@@ -332,23 +178,29 @@ class Poller:
         # wait in memory for a parse worker (500 feeds: ~80 MB of queued bytes).
         async with self._in_flight:
             fetched_at = utcnow()
-            outcome = await self._fetcher.fetch(request)
-            processed = await self._process(outcome, feed, fetched_at)
-        error = outcome.error or processed.error
+            known = frozenset(await self._in_db(self.store.known_guids, feed.id))
+            harvest = await self._harvester.harvest(feed.id, request, spec, fetched_at, feed.language, known)
+        outcome = harvest.outcome
+        if not harvest.settled or harvest.index:
+            # Entries wait for a later poll, or the document is a sitemap index (unchanged, it
+            # may still list sitemaps that changed): the next poll reads it again in full.
+            outcome = replace(outcome, etag=None, last_modified=None, body_hash=None)
+        error = outcome.error or harvest.error
         result = PollResult(
             feed=feed,
             outcome=outcome,
-            candidates=processed.candidates,
+            candidates=tuple(harvest.candidates),
             error=error,
             fetched_at=fetched_at,
             next_poll_at=self._next_poll_at(feed, outcome, error, fetched_at),
             rules_fingerprint=self.config.rules.fingerprint,
             dedup_config=self.config.dedup,
-            warning="; ".join(processed.warnings) or None,
+            warning="; ".join(harvest.warnings) or None,
+            page_failures=tuple(harvest.page_failures),
         )
         stored = await self._writer.record(result)
         seconds = time.perf_counter() - started
-        for warning in processed.warnings:
+        for warning in harvest.warnings:
             bound.warning("feed parsed with a warning", warning=warning)
         if error:
             bound.warning(
@@ -362,42 +214,47 @@ class Poller:
             bound.info(
                 "feed polled",
                 status=outcome.status,
-                entries=processed.entries,
+                entries=harvest.entries,
                 new=stored.new,
                 flagged=stored.flagged,
+                pages=harvest.pages_fetched,
                 seconds=round(seconds, 3),
             )
         return FeedReport(
             feed_id=feed.id,
             status="error" if error else outcome.status,
             http_status=outcome.http_status,
-            entries=processed.entries,
+            entries=harvest.entries,
             new_articles=stored.new,
             flagged=stored.flagged,
             near_duplicates=stored.near_duplicates,
             error=error,
             seconds=seconds,
+            pages_fetched=harvest.pages_fetched,
         )
 
-    async def _process(self, outcome: FetchOutcome, feed: DueFeed, fetched_at: datetime) -> ProcessedFeed:
-        if outcome.status != "ok" or outcome.body is None:
-            return ProcessedFeed(candidates=(), entries=0, warnings=(), error=None)
+    async def stored(self, feed_id: str, entries: Sequence[ParsedEntry]) -> set[str]:
+        return await self._in_db(self.store.stored_entries, feed_id, entries)
+
+    async def page_attempts(self, feed_id: str, guids: Sequence[str]) -> dict[str, int]:
+        return await self._in_db(self.store.page_attempts, feed_id, guids)
+
+    async def _in_db(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
+
+    async def _in_worker(self, function: Any, *args: Any) -> Any:
+        """Run CPU work in the pool. A worker that dies (killed for memory, or a crash in a
+        C library on a hostile feed) fails every task it had in flight: the pool is replaced
+        once and each of them tried again, so one poisonous feed fails alone."""
         loop = asyncio.get_running_loop()
-        known = frozenset(await loop.run_in_executor(self._db, self.store.known_guids, feed.id))
-        args = (outcome.body, outcome.headers, outcome.final_url or feed.url, fetched_at, feed.language, known)
         for attempt in (1, 2):
             pool = self._pool
             try:
-                return await loop.run_in_executor(pool, process_feed_body, *args)
+                return await loop.run_in_executor(pool, function, *args)
             except BrokenProcessPool:
-                # A parse worker died (killed for memory, or a crash in a C library on a
-                # hostile feed): every feed it had in flight lands here. Replace the pool once
-                # and try each of them again, so one poisonous feed fails alone.
                 self._replace_broken_pool(pool)
-                log.warning("parse worker died; pool restarted", feed_id=feed.id, attempt=attempt)
-        return ProcessedFeed(
-            candidates=(), entries=0, warnings=(), error="the parser process died on this feed (twice); retried later"
-        )
+                log.warning("parse worker died; pool restarted", attempt=attempt)
+        raise WorkFailed("the parser process died on this feed (twice); retried later")
 
     def _replace_broken_pool(self, broken: Executor) -> None:
         if self._pool is broken:

@@ -20,7 +20,7 @@ from monitor.daemon import open_store
 from monitor.sources.fetch import FetchOutcome
 from monitor.models import Article, Story
 from monitor.sources.parse import ParsedEntry
-from monitor.poll import prepare_entry
+from monitor.pipeline import prepare_entry
 from monitor.relevance import Decision
 from monitor.store import DueFeed, PollResult, Store
 from tests.conftest import make_config

@@ -22,7 +22,7 @@ from monitor.config import Config
 from monitor.daemon import open_store
 from monitor.export import ExportError, ExportFilter, iso_utc, parse_since, stored_topics, write_export
 from monitor.models import Article
-from monitor.poll import prepare_entry
+from monitor.pipeline import prepare_entry
 from monitor.relevance import Decision
 from monitor.sources.fetch import FetchOutcome
 from monitor.sources.parse import ParsedEntry

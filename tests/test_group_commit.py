@@ -22,7 +22,8 @@ from monitor.daemon import open_store
 from monitor.sources.fetch import FetchOutcome
 from monitor.models import Article, Feed, Story
 from monitor.sources.parse import parse_feed
-from monitor.poll import GroupWriter, prepare_entry
+from monitor.pipeline import prepare_entry
+from monitor.store.group_commit import GroupWriter
 from monitor.store import DueFeed, PollResult, Store, StoredPoll
 from tests.conftest import make_config
 from tests.test_poll import RELEVANT_BODY, RELEVANT_TITLE, filler, item, rss

@@ -22,7 +22,8 @@ from monitor.cli import main
 from monitor.config import Config
 from monitor.daemon import open_store
 from monitor.models import Article, Feed, Story
-from monitor.poll import Poller, settle_garbage_collector
+from monitor.pipeline import settle_garbage_collector
+from monitor.poll import Poller
 from monitor.store import Store
 from tests.conftest import REPO, make_config, write_config
 from tests.feedserver import FeedServer, feed_server  # noqa: F401
@@ -57,8 +58,11 @@ def filler(feed: int, index: int) -> dict:
 
 
 def feeds_toml(server: FeedServer, paths: list[str], extra: str = "") -> str:
+    """Feeds whose entries link to hosts that do not exist here: no article pages fetched
+    (tests/test_sources.py covers full text)."""
     return "[polling]\nparse_workers = 1\ntimeout = \"3s\"\n" + extra + "".join(
-        f'[[feeds]]\nid = "f{i}"\nname = "مصدر {i}"\nurl = "{server.url(path)}"\n' for i, path in enumerate(paths)
+        f'[[feeds]]\nid = "f{i}"\nname = "مصدر {i}"\nurl = "{server.url(path)}"\nfull_text = "never"\n'
+        for i, path in enumerate(paths)
     )
 
 

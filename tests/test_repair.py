@@ -54,6 +54,7 @@ def with_bad_byte(body: bytes, before: str) -> bytes:
 
 def config_for(tmp_path: Path, server: FeedServer, db_url: str) -> Config:
     feeds = f'[polling]\nparse_workers = 1\ntimeout = "3s"\n[[feeds]]\nid = "kuna"\nurl = "{server.url("/kuna.xml")}"\n'
+    feeds += 'full_text = "never"\n'  # the entries link to k.example, which has no pages here
     return make_config(tmp_path, feeds, db_url=db_url)
 
 

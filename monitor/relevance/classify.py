@@ -122,6 +122,9 @@ def _capped(hits: list[_Hit]) -> list[_Hit]:
     return kept
 
 
+MIN_WORDS_TO_JUDGE = 4  # fewer known words than this: fetch the page rather than guess
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """Compiled rules: classify articles and say why."""
@@ -165,6 +168,26 @@ class RuleSet:
         if not self.watches:
             return False
         return self.prefilter is None or self.prefilter.may_match(analysed_prefix(title or ""), analysed_prefix(body or ""))
+
+    def might_concern(self, title: str, text: str) -> bool:
+        """Whether an entry known only by its title (and maybe a teaser) could turn out to
+        concern a watch once its full text is read: lenient on purpose, since a miss here is
+        a missed article. True when the known words hit any list a watch requires, other than
+        the lists every watch requires (Kuwait: on a Kuwaiti daily's headlines that is
+        everything, and a headline often leaves it out), or when there are too few words to
+        judge (a section label for a title). On the dev corpora every relevant article's
+        title passes (bench/eval_sources.py measures it)."""
+        if not self.watches:
+            return False
+        if len((title + " " + text).split()) < MIN_WORDS_TO_JUDGE:
+            return True
+        article = _Article(analysed_prefix(title or ""), analysed_prefix(text or ""))
+        shared = set.intersection(*(set(w.config.all) for w in self.watches))
+        for watch in self.watches:
+            for name in (*watch.config.all, *watch.config.any):
+                if name not in shared and article.hits(self.index, name, watch.config.mask):
+                    return True
+        return False
 
     def could_concern(self, decision: Decision) -> bool:
         """may_concern() for an article classify() has already decided: False exactly when

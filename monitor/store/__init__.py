@@ -12,6 +12,7 @@ the database as it was before or after that feed, never in between.
     writer    the batch writer: exact, near-duplicate and story decisions
     stories   story rows as articles change: flagged, storyless articles given one
     repair    garbled articles repaired from a clean poll
+    pages     article pages: stored already, or failed and to be tried again
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from monitor.store.engine import (
     upgrade,
 )
 from monitor.store.feeds import DueFeed, FeedConfigLike, FeedHealth, FeedStore
+from monitor.store.pages import PageStore
 from monitor.store.process import HOST, held_by_dead_process, pid_alive, this_process
 from monitor.store.records import Candidate, Incoming, InsertOutcome, PollResult, StoredPoll, decision_json
 
 
-class Store(FeedStore, ArticleStore):
-    """All database access: the feed table and the articles, over one engine."""
+class Store(FeedStore, ArticleStore, PageStore):
+    """All database access: the feed table, the articles and their pages, over one engine."""
 
 
 __all__ = [

@@ -13,6 +13,7 @@ from monitor.models import Article, Feed, utcnow
 from monitor.relevance import Decision, RuleSet
 from monitor.store.engine import Database
 from monitor.store.feeds import update_feeds
+from monitor.store.pages import record_page_attempts
 from monitor.store.records import Incoming, PollResult, StoredPoll, decision_json
 from monitor.store.repair import repair
 from monitor.store.stories import mark_story_flagged, story_of_storyless
@@ -74,6 +75,7 @@ class ArticleStore(Database):
             for (position, _), outcome in zip(batch, outcomes, strict=True):
                 stored[position].add(outcome)
         update_feeds(session, results, stored)
+        record_page_attempts(session, results)
         for result, poll in zip(results, stored, strict=True):
             if poll.new:
                 log.debug("articles stored", feed_id=result.feed.id, new=poll.new, flagged=poll.flagged)

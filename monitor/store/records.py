@@ -43,6 +43,7 @@ class PollResult:
     rules_fingerprint: str
     dedup_config: DedupConfig
     warning: str | None = None  # the parse warnings, stored as feed.last_warning
+    page_failures: tuple[tuple[str, str], ...] = ()  # (guid, error): article pages to try again
 
 
 @dataclass(frozen=True)

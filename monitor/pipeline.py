@@ -1,0 +1,183 @@
+"""The CPU-bound steps of a poll, run in worker processes: parse a source's document into
+entries, extract article pages, classify, and compute dedup features.
+
+Everything here is pure (bytes in, candidates out) and top-level, so a ProcessPoolExecutor
+can run it; `init_worker` gives each worker the compiled rules once, instead of pickling them
+with every task. The poller (monitor.poll) does the I/O around these calls.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from monitor import dedup
+from monitor.dedup import DedupConfig
+from monitor.lifetime import exit_with
+from monitor.relevance import RuleSet
+from monitor.sources.document import SourceSpec, read_document
+from monitor.sources.extract import extract_page
+from monitor.sources.pages import PageFetch
+from monitor.sources.parse import ParsedEntry
+from monitor.store.records import Candidate, decision_json
+
+# An entry with less text than this is "a title, one sentence": too little to decide on, so
+# its article page is worth fetching when the feed asks for full text.
+SHORT_TEXT = 400
+
+_worker_rules: RuleSet | None = None
+_worker_dedup: DedupConfig | None = None
+
+
+@dataclass(frozen=True)
+class ProcessedFeed:
+    """A source document's unseen entries: ready to store (`candidates`), or waiting for
+    their article page (`pending`); a sitemap index yields the sitemaps it lists instead."""
+
+    candidates: tuple[Candidate, ...]
+    entries: int
+    warnings: tuple[str, ...]
+    error: str | None
+    pending: tuple[ParsedEntry, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+
+
+def init_worker(rules: RuleSet, dedup_config: DedupConfig, daemon_pid: int | None = None) -> None:
+    global _worker_rules, _worker_dedup
+    _worker_rules, _worker_dedup = rules, dedup_config
+    if daemon_pid is not None:
+        exit_with(daemon_pid)
+    settle_garbage_collector()
+
+
+def settle_garbage_collector() -> None:
+    """What is alive once a poller or worker has started (config, compiled rules, modules)
+    lives as long as it does: freezing it keeps every full collection from rescanning it.
+    A feed allocates tens of thousands of short-lived, acyclic objects (entries, strings,
+    rows) that reference counting frees; the default gen-0 threshold of 700 made the
+    collector run hundreds of times per feed for nothing (poll_bench: ~1.4 s of the main
+    process's 7.7 s in a cold pass)."""
+    gc.unfreeze()  # a config reload starts a new poller: what the old one froze may be garbage now
+    gc.collect()  # and garbage must not be frozen with the rest
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+def _configured() -> tuple[RuleSet, DedupConfig]:
+    assert _worker_rules is not None and _worker_dedup is not None, "init_worker() was not called"
+    return _worker_rules, _worker_dedup
+
+
+def process_feed_body(
+    body: bytes,
+    headers: dict[str, str],
+    base_url: str,
+    fetched_at: datetime,
+    language: str | None,
+    known_guids: frozenset[str],
+    spec: SourceSpec = SourceSpec(),
+) -> ProcessedFeed:
+    """Parse a source document and prepare its unseen entries; entries already stored cost
+    no classification (a warm feed with new bytes usually carries one or two new items)."""
+    rules, dedup_config = _configured()
+    document = read_document(spec, body, headers, base_url=base_url, fetched_at=fetched_at, language=language)
+    if document.error is not None:
+        return ProcessedFeed(candidates=(), entries=0, warnings=document.warnings, error=document.error)
+    candidates, pending = [], []
+    seen: set[str] = set()
+    for entry in document.entries:
+        if entry.guid in known_guids or entry.guid in seen:
+            continue
+        seen.add(entry.guid)
+        if wants_page(entry, spec, rules):
+            pending.append(entry)
+        else:
+            candidates.append(prepare_entry(entry, rules, dedup_config, source_type=spec.type))
+    return ProcessedFeed(
+        candidates=tuple(candidates),
+        entries=len(document.entries),
+        warnings=document.warnings,
+        error=None,
+        pending=tuple(pending),
+        sitemaps=document.sitemaps,
+    )
+
+
+def wants_page(entry: ParsedEntry, spec: SourceSpec, rules: RuleSet) -> bool:
+    """Whether the entry's article page should be fetched: never, always, or (candidates)
+    when the entry has too little text to decide on and a watch might concern it, judged
+    leniently from its title and teaser (RuleSet.might_concern)."""
+    if spec.full_text == "never" or entry.link is None:
+        return False
+    if spec.full_text == "always":
+        return True
+    if len(entry.summary) >= SHORT_TEXT:
+        return False
+    return rules.might_concern(entry.title, entry.summary)
+
+
+def process_pages(pages: Sequence[PageFetch], spec: SourceSpec) -> tuple[Candidate, ...]:
+    """Candidates of entries whose article page was fetched (or failed for good): the page's
+    text replaces the entry's own when the page gives one; otherwise the entry keeps what its
+    feed gave, with the page's error."""
+    rules, dedup_config = _configured()
+    return tuple(_page_candidate(page, spec, rules, dedup_config) for page in pages)
+
+
+def _page_candidate(page: PageFetch, spec: SourceSpec, rules: RuleSet, dedup_config: DedupConfig) -> Candidate:
+    entry, error = page.entry, page.error
+    if page.body is not None and error is None:
+        extracted = extract_page(
+            page.body, page.headers, url=page.url, fetched_at=page.fetched_at, text_selector=spec.text
+        )
+        if extracted.error is None and extracted.text:
+            published, fallback = entry.published, entry.published_is_fallback
+            if fallback and extracted.published is not None:
+                published, fallback = extracted.published, False
+            entry = replace(
+                entry,
+                title=entry.title or extracted.title or "",
+                summary=extracted.text,
+                published=published,
+                published_is_fallback=fallback,
+                language=extracted.language or entry.language,
+            )
+            return prepare_entry(entry, rules, dedup_config, source_type=spec.type, full_text=True)
+        error = extracted.error or "no article text found on the page"
+        if not entry.title and extracted.title:
+            entry = replace(entry, title=extracted.title)
+    return prepare_entry(entry, rules, dedup_config, source_type=spec.type, page_error=error)
+
+
+def prepare_entry(
+    entry: ParsedEntry,
+    rules: RuleSet,
+    dedup_config: DedupConfig,
+    *,
+    source_type: str = "rss",
+    full_text: bool = False,
+    page_error: str | None = None,
+) -> Candidate:
+    decision = rules.classify(entry.title, entry.summary)
+    features = dedup.compute_features(
+        entry.title,
+        entry.summary,
+        entry.link,
+        entry.published,
+        watch=decision.watch if decision.flagged else None,
+        round=decision.round,
+        config=dedup_config,
+        near_duplicates=rules.could_concern(decision),
+    )
+    return Candidate(
+        entry=entry,
+        decision=decision,
+        features=features,
+        decision_json=decision_json(decision.to_json_dict()),
+        features_blob=dedup.features_to_bytes(features),
+        source_type=source_type,
+        full_text=full_text,
+        page_error=page_error,
+    )
