@@ -203,7 +203,9 @@ class Harvester:
         harvest.pages_fetched = sum(page.requested for page in pages)
         ready = await self._settle_failures(harvest, feed_id, pages)
         if ready:
-            harvest.candidates.extend(await self.work(process_pages, ready, spec))
+            candidates, warnings = await self.work(process_pages, ready, spec)
+            harvest.candidates.extend(candidates)
+            harvest.warnings.extend(warnings)
 
     async def _settle_failures(self, harvest: Harvest, feed_id: str, pages: list[PageFetch]) -> list[PageFetch]:
         """Pages that failed for a passing reason wait for the next poll, until their entry

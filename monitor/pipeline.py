@@ -118,20 +118,26 @@ def wants_page(entry: ParsedEntry, spec: SourceSpec, rules: RuleSet) -> bool:
     return rules.might_concern(entry.title, entry.summary)
 
 
-def process_pages(pages: Sequence[PageFetch], spec: SourceSpec) -> tuple[Candidate, ...]:
+def process_pages(pages: Sequence[PageFetch], spec: SourceSpec) -> tuple[tuple[Candidate, ...], tuple[str, ...]]:
     """Candidates of entries whose article page was fetched (or failed for good): the page's
     text replaces the entry's own when the page gives one; otherwise the entry keeps what its
-    feed gave, with the page's error."""
+    feed gave, with the page's error. Also the extraction's warnings, once each (a `text`
+    selector that matches nothing any more is the sign of a site's new layout)."""
     rules, dedup_config = _configured()
-    return tuple(_page_candidate(page, spec, rules, dedup_config) for page in pages)
+    warnings: dict[str, None] = {}
+    candidates = tuple(_page_candidate(page, spec, rules, dedup_config, warnings) for page in pages)
+    return candidates, tuple(warnings)
 
 
-def _page_candidate(page: PageFetch, spec: SourceSpec, rules: RuleSet, dedup_config: DedupConfig) -> Candidate:
+def _page_candidate(
+    page: PageFetch, spec: SourceSpec, rules: RuleSet, dedup_config: DedupConfig, warnings: dict[str, None]
+) -> Candidate:
     entry, error = page.entry, page.error
     if page.body is not None and error is None:
         extracted = extract_page(
             page.body, page.headers, url=page.url, fetched_at=page.fetched_at, text_selector=spec.text
         )
+        warnings.update(dict.fromkeys(extracted.warnings))
         if extracted.error is None and extracted.text:
             published, fallback = entry.published, entry.published_is_fallback
             if fallback and extracted.published is not None:

@@ -316,3 +316,59 @@ def test_config_errors_name_the_key(tmp_path: Path, bad: str) -> None:
         make_config(tmp_path, f'[[feeds]]\nid = "x"\ntype = "html"\nurl = "https://x.example/"\n{bad}\n')
     key = bad.split(" ")[0]
     assert f"feeds[0].{key}" in str(raised.value)
+
+
+def test_sources_check_prints_what_would_be_stored_and_stores_nothing(
+    tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    from monitor.cli import main
+    from tests.conftest import write_config
+
+    feed_server.route("/robots.txt", b"User-agent: *\nDisallow: /private/\n", content_type="text/plain")
+    feed_server.route("/section", listing([("/a/1", VAGUE_TITLE), ("/private/2", "خبر محجوب")]), content_type=HTML)
+    feed_server.route("/a/1", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
+    feed_server.route("/private/2", page("خبر محجوب", OTHER_TEXT), content_type=HTML)
+    feed = (f'[[feeds]]\nid = "alrai"\ntype = "html"\nurl = "{feed_server.url("/section")}"\n'
+            'links = ".news-list .item a"\nfull_text = "always"\nenabled = false\n')
+    path = write_config(tmp_path, '[polling]\ntimeout = "3s"\n' + feed)
+    assert main(["--config", str(path), "sources", "check", "alrai"]) == 0
+    out = capsys.readouterr().out
+    assert "entries: 2 read, 2 would be stored, 1 article pages fetched" in out
+    assert VAGUE_TITLE in out and feed_server.url("/a/1") in out
+    assert "full text from the page" in out and "الجولة السادسة" in out and "flagged kw-us, round 6" in out
+    assert "disallowed by" in out and feed_server.hits("/private/2") == 0
+    assert main(["--config", str(path), "sources", "check", "alrai", "--json"]) == 0
+    head, *rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert head["source"] == "alrai" and head["error"] is None and head["entries"] == 2
+    assert {row["url"]: row["full_text"] for row in rows} == {feed_server.url("/a/1"): True, feed_server.url("/private/2"): False}
+    assert not (tmp_path / "state" / "monitor.db").exists()  # nothing stored, no database made
+    assert main(["--config", str(path), "sources", "check", "nope"]) == 2
+
+
+def test_sources_check_of_a_broken_source_exits_1_with_the_reason(
+    tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    from monitor.cli import main
+    from tests.conftest import write_config
+
+    feed_server.route("/section", b"<html><body><p>nothing</p></body></html>", content_type=HTML)
+    feed = f'[[feeds]]\nid = "x"\ntype = "html"\nurl = "{feed_server.url("/section")}"\nlinks = "ul.news a"\n'
+    path = write_config(tmp_path, feed)
+    assert main(["--config", str(path), "sources", "check", "x"]) == 1
+    assert "error: the links selector 'ul.news a' matched nothing" in capsys.readouterr().out
+
+
+def test_a_text_selector_that_matches_nothing_is_a_warning_on_the_source(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    feed_server.route("/rss", title_rss(feed_server, [("/a/1", VAGUE_TITLE)]))
+    feed_server.route("/a/1", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
+    feed = f'[[feeds]]\nid = "g"\nurl = "{feed_server.url("/rss")}"\nfull_text = "always"\ntext = "div.old-layout"\n'
+    config = source_config(tmp_path, db_url, feed)
+    store = open_store(config)
+    poll(config, store)
+    [article] = articles(store)
+    assert article.full_text and article.flagged  # found by the general extractor all the same
+    with store.session() as session:
+        [warning] = session.exec(select(Feed.last_warning)).all()
+    assert "div.old-layout" in (warning or "")
