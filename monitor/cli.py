@@ -14,24 +14,19 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 
 import structlog
 
 from monitor import __version__
 from monitor.config import Config, ConfigError, load_config, resolve_config_path
+from monitor.jsonl import InputError, stream_lines
 from monitor.log import configure_logging
 
 log = structlog.get_logger(__name__)
 
 EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG, EXIT_TEMPFAIL = 0, 1, 2, 75
-
-
-class InputError(Exception):
-    """An input file that cannot be read: a usage error, said in one line."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,13 +307,13 @@ def cmd_feeds_list(config: Config, args: argparse.Namespace) -> int:
 def cmd_classify(config: Config, args: argparse.Namespace) -> int:
     from monitor.relevance import classify_lines
 
-    return _run_jsonl(args.file, lambda lines: classify_lines(lines, config.rules))
+    return _jsonl_command(args.file, lambda lines: classify_lines(lines, config.rules))
 
 
 def cmd_cluster(config: Config, args: argparse.Namespace) -> int:
     from monitor.dedup import cluster_lines
 
-    return _run_jsonl(args.file, lambda lines: cluster_lines(lines, config.dedup, rules=config.rules))
+    return _jsonl_command(args.file, lambda lines: cluster_lines(lines, config.dedup, rules=config.rules))
 
 
 def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
@@ -443,48 +438,8 @@ def cmd_deliveries_retry(config: Config, args: argparse.Namespace) -> int:
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _run_jsonl(file: str, process: Callable[[Iterator[str]], Iterator[tuple[str | None, str | None]]]) -> int:
-    """Stream JSON Lines through `process`, one output line per input line, errors to stderr.
-
-    Lines are decoded here, one at a time, the same way from a file and from stdin: a line
-    that is not UTF-8 is a bad line like any other (an error line naming it, the run goes
-    on), and reaches `process` as a blank line so its line numbers stay right."""
-    bad = 0
-
-    def lines(handle: IO[bytes]) -> Iterator[str]:
-        nonlocal bad
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                error = {"line": number, "error": f"not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})"}
-                sys.stderr.write(json.dumps(error, ensure_ascii=False) + "\n")
-                bad += 1
-                yield ""
-
-    status = EXIT_OK
-    with _open_input(file) as handle:
-        for out_line, err_line in process(lines(handle)):
-            if out_line is not None:
-                sys.stdout.write(out_line + "\n")
-            if err_line is not None:
-                sys.stderr.write(err_line + "\n")
-                status = EXIT_PROBLEM
-    sys.stdout.flush()
-    return EXIT_PROBLEM if bad else status
-
-
-@contextmanager
-def _open_input(file: str) -> Iterator[IO[bytes]]:
-    if file == "-":
-        yield sys.stdin.buffer
-        return
-    try:
-        handle = Path(file).open("rb")
-    except OSError as exc:
-        raise InputError(f"{file}: cannot read: {exc.strerror or exc}") from None
-    with handle:
-        yield handle
+def _jsonl_command(file: str, process: Callable[[Iterator[str]], Iterator[tuple[str | None, str | None]]]) -> int:
+    return EXIT_PROBLEM if stream_lines(file, process, sys.stdout, sys.stderr) else EXIT_OK
 
 
 def _when(value: datetime | None) -> str:

@@ -23,7 +23,6 @@ import html
 import io
 import re
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
