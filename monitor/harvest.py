@@ -114,6 +114,11 @@ class Harvester:
         if processed.sitemaps and harvest.error is None:
             pending += await self._follow_index(harvest, processed.sitemaps, request, spec, fetched_at, language, known)
         if pending:
+            # An index may list one article in two sitemaps (news and archive): the version
+            # waiting for its page supersedes a page-less one, which would otherwise be
+            # stored first and make the fetched text a duplicate.
+            waiting = {entry.guid for entry in pending}
+            harvest.candidates[:] = [c for c in harvest.candidates if c.entry.guid not in waiting]
             await self._read_pages(harvest, feed_id, pending, spec)
 
     async def _fetch_document(self, request: FeedRequest, spec: SourceSpec) -> FetchOutcome:

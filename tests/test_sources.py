@@ -372,3 +372,34 @@ def test_a_text_selector_that_matches_nothing_is_a_warning_on_the_source(
     with store.session() as session:
         [warning] = session.exec(select(Feed.last_warning)).all()
     assert "div.old-layout" in (warning or "")
+
+
+def test_sitemap_index_listing_one_article_twice_fetches_its_page_once_and_stores_its_text(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    index = (
+        '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f'<sitemap><loc>{feed_server.url("/archive.xml")}</loc><lastmod>2026-11-20</lastmod></sitemap>'
+        f'<sitemap><loc>{feed_server.url("/news.xml")}</loc><lastmod>{datetime.now(UTC).date()}</lastmod></sitemap>'
+        "</sitemapindex>"
+    ).encode()
+    archive = (
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f'<url><loc>{feed_server.url("/a/1-market-stalls-busy-all-day")}</loc><lastmod>{datetime.now(UTC).isoformat()}</lastmod></url></urlset>'
+    ).encode()
+    feed_server.route("/sitemap.xml", index, content_type="application/xml", etag='"i1"')
+    feed_server.route("/archive.xml", archive, content_type="application/xml", etag='"a1"')
+    feed_server.route("/news.xml", news_sitemap(feed_server, [("/a/1-market-stalls-busy-all-day", VAGUE_TITLE)]), content_type="application/xml", etag='"n1"')
+    feed_server.route("/a/1-market-stalls-busy-all-day", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
+    # The archive's entry, titled from its slug, does not look like a candidate; the news
+    # sitemap's does: the page is fetched once and its text is what gets stored.
+    config = source_config(tmp_path, db_url, f'[[feeds]]\nid = "s"\ntype = "sitemap"\nurl = "{feed_server.url("/sitemap.xml")}"\n')
+    store = open_store(config)
+    [report] = poll(config, store)
+    assert report.error is None and report.pages_fetched == 1 and feed_server.hits("/a/1-market-stalls-busy-all-day") == 1
+    [article] = articles(store)
+    assert article.full_text and article.flagged and article.title == VAGUE_TITLE
+    # The index is read in full at every poll (it may list changed sitemaps while unchanged itself).
+    poll(config, store)
+    assert "if-none-match" not in feed_server.requests_for("/sitemap.xml")[-1].headers
+    assert feed_server.hits("/a/1-market-stalls-busy-all-day") == 1
