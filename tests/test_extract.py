@@ -473,3 +473,21 @@ def test_megabytes_of_scripts_and_styles_before_the_article_do_not_push_it_past_
     assert len(body) > 1.5 * extract.MAX_GENERAL_HTML
     result = run(body)
     assert result.method == "trafilatura" and "مجموعة التوجيه" in result.text
+
+
+@pytest.mark.parametrize("selector", [None, "div.txt"])
+def test_an_inline_read_also_headline_is_not_article_text(selector: str | None) -> None:
+    """Dailies insert «اقرأ أيضاً: <a>another story</a>» between the lines of an article,
+    sometimes with no paragraph of its own: that other story's headline must not be
+    classified as this article's text."""
+    para = "وقال المسؤول في تصريح صحافي إن الاجتماع تناول عددا من الملفات المهمة بين البلدين الصديقين " * 2
+    other = "الحوار الاستراتيجي الكويتي الأمريكي يبحث التعاون الدفاعي"
+    html = (
+        '<html lang="ar"><body><nav><a href="/">الرئيسية</a></nav><div class="txt">'
+        f"{para}<br><br>{para}<br><br><strong>اقرأ أيضاً:</strong> <a href=\"/o/1\">{other}</a><br><br>{para}"
+        "</div><footer>الحقوق محفوظة</footer></body></html>"
+    ).encode()
+    page = extract_page(html, {"content-type": "text/html; charset=utf-8"}, url="https://x.example/a/1",
+                        fetched_at=datetime(2026, 11, 26, tzinfo=UTC), text_selector=selector)
+    assert page.error is None and "تصريح صحافي" in page.text
+    assert other not in page.text and "اقرأ أيضاً" not in page.text
