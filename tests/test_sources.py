@@ -403,3 +403,23 @@ def test_sitemap_index_listing_one_article_twice_fetches_its_page_once_and_store
     poll(config, store)
     assert "if-none-match" not in feed_server.requests_for("/sitemap.xml")[-1].headers
     assert feed_server.hits("/a/1-market-stalls-busy-all-day") == 1
+
+
+def test_the_digest_shows_the_text_read_from_the_article_page(tmp_path: Path, db_url: str, feed_server: FeedServer) -> None:  # noqa: F811
+    from monitor import notify
+
+    feed_server.route("/rss", title_rss(feed_server, [("/a/1", VAGUE_TITLE)]))
+    feed_server.route("/a/1", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
+    feed = f'[[feeds]]\nid = "g"\nname = "غوغل"\nurl = "{feed_server.url("/rss")}"\n'
+    digest = (
+        '[[channels]]\nid = "desk"\ntype = "email"\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\n'
+        'from = "m@example.org"\nto = ["d@example.org"]\n'
+        '[[digests]]\nid = "daily"\nat = "07:30"\nwatches = ["kw-us"]\nchannels = ["desk"]\n'
+    )
+    config = source_config(tmp_path, db_url, feed + digest)
+    store = open_store(config)
+    poll(config, store)
+    content = notify.preview_digest(store, config, config.digests[0])
+    [item] = [item for section in content.sections for item in section.items]
+    assert item.headline == VAGUE_TITLE and item.round == 6
+    assert "الجولة السادسة من الحوار" in item.excerpt  # the page's words, not the feed's (a title only)
