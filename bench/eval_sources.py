@@ -369,7 +369,7 @@ def report_run(server: SiteFarm, run: Run, rules: RuleSet, detailed: bool) -> No
         print("\n".join(missed[:40]))
     print("\n2. extracted text (articles whose page was fetched)")
     print("\n".join(text_report(farm, rows)))
-    errors = Counter(row["page_error"] for row in rows.values() if row.get("page_error"))
+    errors = Counter(re.sub(r"http://127\.0\.0\.1:\d+", "<site>", row["page_error"]) for row in rows.values() if row.get("page_error"))
     for error, count in errors.most_common(6):
         print(f"  page_error x{count}: {error}")
 
