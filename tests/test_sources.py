@@ -238,17 +238,17 @@ def test_page_cap_defers_the_rest_to_the_next_poll_and_pages_are_fetched_once_ac
 
 
 def test_bad_article_pages_are_contained(tmp_path: Path, db_url: str, feed_server: FeedServer) -> None:  # noqa: F811
-    """A 404, a login wall, a page over max_bytes and a redirect to another host: each entry is
-    stored with its feed's text and a specific page error; a 503 page waits for a later poll,
+    """A 404, a login wall, a page over max_bytes and a redirect loop: each entry is stored
+    with its feed's text and a specific page error; a 503 page waits for a later poll,
     MAX_PAGE_ATTEMPTS times, then is stored the same way."""
     items = [("/gone", RELEVANT_TITLE), ("/login", RELEVANT_TITLE + " ٢"), ("/huge", RELEVANT_TITLE + " ٣"),
-             ("/away", RELEVANT_TITLE + " ٤"), ("/busy", RELEVANT_TITLE + " ٥")]
+             ("/loop", RELEVANT_TITLE + " ٤"), ("/busy", RELEVANT_TITLE + " ٥")]
     feed_server.route("/rss", title_rss(feed_server, items))
     feed_server.route("/gone", b"not here", status=404, content_type="text/plain")
     feed_server.route("/login", b'<html><body><form><input type="password"></form>Please sign in</body></html>', content_type=HTML)
     feed_server.route("/huge", b"<html><body>" + b"<p>x</p>" * 40_000 + b"</body></html>", content_type=HTML)
-    feed_server.redirect("/away", feed_server.url("/a/1").replace("127.0.0.1", "localhost"), status=302)
-    feed_server.route("/a/1", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
+    feed_server.redirect("/loop", "/loop2", status=302)
+    feed_server.redirect("/loop2", "/loop", status=302)
     feed_server.route("/busy", b"try later", status=503, content_type="text/plain")
     config = source_config(tmp_path, db_url, f'[[feeds]]\nid = "g"\nurl = "{feed_server.url("/rss")}"\nfull_text = "always"\n',
                            extra="max_bytes = 100000\n")
@@ -259,7 +259,7 @@ def test_bad_article_pages_are_contained(tmp_path: Path, db_url: str, feed_serve
     assert "404" in errors["gone"]
     assert "login wall" in errors["login"]
     assert "max_bytes" in errors["huge"]
-    assert "another host" in errors["away"]
+    assert "redirects" in errors["loop"]
     assert all(a.flagged and not a.full_text for a in articles(store))
     with store.session() as session:
         [attempt] = session.exec(select(PageAttempt)).all()
@@ -423,3 +423,28 @@ def test_the_digest_shows_the_text_read_from_the_article_page(tmp_path: Path, db
     [item] = [item for section in content.sections for item in section.items]
     assert item.headline == VAGUE_TITLE and item.round == 6
     assert "الجولة السادسة من الحوار" in item.excerpt  # the page's words, not the feed's (a title only)
+
+
+def test_redirects_to_another_host_are_followed_hop_by_hop_under_its_robots_txt(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    """Aggregator links (feed proxies) redirect to the publisher: followed, one hop at a
+    time, each host's robots.txt asked before its page is requested."""
+    with FeedServer() as publisher:
+        other = publisher.base_url.replace("127.0.0.1", "localhost")  # another host name
+        publisher.route("/robots.txt", b"User-agent: *\nDisallow: /private/\n", content_type="text/plain")
+        publisher.route("/news/1", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
+        publisher.route("/private/2", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
+        feed_server.route("/rss", title_rss(feed_server, [("/go/1", VAGUE_TITLE), ("/go/2", RELEVANT_TITLE)]))
+        feed_server.redirect("/go/1", f"{other}/news/1", status=302)
+        feed_server.redirect("/go/2", f"{other}/private/2", status=301)
+        config = source_config(tmp_path, db_url, f'[[feeds]]\nid = "g"\nurl = "{feed_server.url("/rss")}"\nfull_text = "always"\n')
+        store = open_store(config)
+        [report] = poll(config, store)
+        assert publisher.hits("/news/1") == 1 and publisher.hits("/private/2") == 0
+        by_link = {a.link: a for a in articles(store)}
+        followed = by_link[feed_server.url("/go/1")]
+        assert followed.full_text and followed.flagged and followed.round == 6
+        refused = by_link[feed_server.url("/go/2")]
+        assert not refused.full_text and "disallowed by" in (refused.page_error or "")
+        assert report.pages_fetched == 2  # both redirecting links were requested; the disallowed page not

@@ -53,6 +53,9 @@ class FeedRequest:
     last_modified: str | None = None
     last_body_hash: str | None = None
     accept: str | None = None  # None: feed types first (ACCEPT); article pages ask for HTML
+    # False: a 3xx comes back as an error outcome with its `location` header, for a caller
+    # that checks each hop first (article pages: robots.txt of the host redirected to).
+    follow_redirects: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ class Fetcher:
 
     async def _fetch(self, client: httpx.AsyncClient, req: FeedRequest, started: float) -> FetchOutcome:
         headers = conditional_headers(req)
-        async with client.stream("GET", req.url, headers=headers) as response:
+        async with client.stream("GET", req.url, headers=headers, follow_redirects=req.follow_redirects) as response:
             final_url = str(response.url)
             moved_to = permanent_redirect_target(req.url, response)
             response_headers = {key.lower(): value for key, value in response.headers.items()}

@@ -4,8 +4,8 @@ not stored yet, and a stored entry is never fetched again).
 
 A page that fails for a reason that may pass (timeout, connection, 5xx, 429, robots.txt in
 trouble) is `transient`: its entry waits for the next poll. Any other failure (404, a login
-wall's 401/403, a page too large, a redirect to another host) is final: the entry is stored
-with what its feed gave and the page's error.
+wall's 401/403, a page too large, a redirect into a path robots.txt disallows, a redirect
+loop) is final: the entry is stored with what its feed gave and the page's error.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from monitor.models import utcnow
 from monitor.sources.fetch import FeedRequest, Fetcher
@@ -23,6 +23,8 @@ from monitor.sources.robots import RobotsPolicy
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -54,25 +56,34 @@ async def fetch_pages(
 
 
 async def fetch_page(entry: ParsedEntry, fetcher: Fetcher, robots: RobotsPolicy, feed_id: str) -> PageFetch:
+    """Fetch one article page, following redirects one hop at a time so that robots.txt of
+    every host on the way is asked first (aggregators such as feed proxies redirect to the
+    publisher's page)."""
     assert entry.link is not None, "only entries with a link have a page"
     url = entry.link
-    verdict = await robots.check(url)
-    if not verdict.allowed:
-        return PageFetch(entry, url, utcnow(), error=verdict.reason, transient=verdict.transient, requested=False)
-    fetched_at = utcnow()
-    outcome = await fetcher.fetch(FeedRequest(feed_id=feed_id, url=url, accept=PAGE_ACCEPT))
-    final_url = outcome.final_url or url
+    for hop in range(MAX_REDIRECTS + 1):
+        verdict = await robots.check(url)
+        if not verdict.allowed:
+            return PageFetch(entry, url, utcnow(), error=verdict.reason, transient=verdict.transient, requested=hop > 0)
+        fetched_at = utcnow()
+        outcome = await fetcher.fetch(FeedRequest(feed_id=feed_id, url=url, accept=PAGE_ACCEPT, follow_redirects=False))
+        target = _redirect_target(url, outcome.http_status, outcome.headers)
+        if target is None:
+            break
+        url = target
+    else:
+        return PageFetch(entry, url, utcnow(), error=f"article page: more than {MAX_REDIRECTS} redirects")
     if outcome.status != "ok" or outcome.body is None:
         status, error = outcome.http_status, outcome.error or "no body"
         # No status: the network failed (may pass), unless the page was simply too large.
         transient = (status is None or status in TRANSIENT_STATUSES) and "body exceeds" not in error
-        return PageFetch(entry, final_url, fetched_at, error=f"article page: {error}", transient=transient)
-    if _host(final_url) != _host(url):
-        error = f"article page redirected to another host ({_host(final_url)}): not read"
-        return PageFetch(entry, final_url, fetched_at, error=error)
-    return PageFetch(entry, final_url, fetched_at, body=outcome.body, headers=outcome.headers)
+        return PageFetch(entry, url, fetched_at, error=f"article page: {error}", transient=transient)
+    return PageFetch(entry, url, fetched_at, body=outcome.body, headers=outcome.headers)
 
 
-def _host(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
+def _redirect_target(url: str, status: int | None, headers: dict[str, str]) -> str | None:
+    """Where a 3xx points, as an absolute http(s) URL; None for anything else."""
+    if status not in REDIRECT_STATUSES or not headers.get("location"):
+        return None
+    target = urljoin(url, headers["location"].strip())
+    return target if urlsplit(target).scheme in ("http", "https") else None
