@@ -44,6 +44,18 @@ class WorkFailed(Exception):
     """The CPU work of a harvest could not run (the worker pool keeps dying on it)."""
 
 
+@dataclass(frozen=True)
+class Visit:
+    """One poll of one source: what to read, and which of its entries are stored already."""
+
+    feed_id: str
+    request: FeedRequest
+    spec: SourceSpec
+    fetched_at: datetime
+    language: str | None
+    known: frozenset[str]
+
+
 @dataclass
 class Harvest:
     """What one poll of a source produced."""
@@ -72,54 +84,39 @@ class Harvester:
     lookups: Lookups | None = None
     _validators: dict[str, FetchOutcome] = field(default_factory=dict)  # child sitemaps' last fetch
 
-    async def harvest(
-        self,
-        feed_id: str,
-        request: FeedRequest,
-        spec: SourceSpec,
-        fetched_at: datetime,
-        language: str | None,
-        known: frozenset[str],
-    ) -> Harvest:
-        outcome = await self._fetch_document(request, spec)
+    async def harvest(self, visit: Visit) -> Harvest:
+        outcome = await self._fetch_document(visit.request, visit.spec)
         harvest = Harvest(outcome)
         if outcome.status != "ok" or outcome.body is None:
             return harvest
         try:
-            await self._read(harvest, feed_id, request, spec, fetched_at, language, known)
+            await self._read(harvest, visit)
         except WorkFailed as exc:  # nothing of this poll is stored; the source is read again
             harvest.candidates.clear()
             harvest.error, harvest.deferred = str(exc), harvest.deferred + 1
         return harvest
 
-    async def _read(
-        self,
-        harvest: Harvest,
-        feed_id: str,
-        request: FeedRequest,
-        spec: SourceSpec,
-        fetched_at: datetime,
-        language: str | None,
-        known: frozenset[str],
-    ) -> None:
+    async def _read(self, harvest: Harvest, visit: Visit) -> None:
         outcome = harvest.outcome
         assert outcome.body is not None
-        base = outcome.final_url or request.url
-        processed = await self.work(
-            process_feed_body, outcome.body, outcome.headers, base, fetched_at, language, known, spec
-        )
+        processed = await self._process(visit, outcome.body, outcome.headers, outcome.final_url or visit.request.url)
         self._absorb(harvest, processed)
         pending = list(processed.pending)
         harvest.index = bool(processed.sitemaps)
         if processed.sitemaps and harvest.error is None:
-            pending += await self._follow_index(harvest, processed.sitemaps, request, spec, fetched_at, language, known)
+            pending += await self._follow_index(harvest, processed.sitemaps, visit)
         if pending:
             # An index may list one article in two sitemaps (news and archive): the version
             # waiting for its page supersedes a page-less one, which would otherwise be
             # stored first and make the fetched text a duplicate.
             waiting = {entry.guid for entry in pending}
             harvest.candidates[:] = [c for c in harvest.candidates if c.entry.guid not in waiting]
-            await self._read_pages(harvest, feed_id, pending, spec)
+            await self._read_pages(harvest, visit.feed_id, pending, visit.spec)
+
+    async def _process(self, visit: Visit, body: bytes, headers: dict[str, str], base_url: str) -> ProcessedFeed:
+        return await self.work(
+            process_feed_body, body, headers, base_url, visit.fetched_at, visit.language, visit.known, visit.spec
+        )
 
     async def _fetch_document(self, request: FeedRequest, spec: SourceSpec) -> FetchOutcome:
         """RSS is fetched as a subscription; sitemaps and listing pages are crawling, so
@@ -138,18 +135,10 @@ class Harvester:
         if processed.error is not None and harvest.error is None:
             harvest.error = processed.error
 
-    async def _follow_index(
-        self,
-        harvest: Harvest,
-        sitemaps: Sequence[str],
-        request: FeedRequest,
-        spec: SourceSpec,
-        fetched_at: datetime,
-        language: str | None,
-        known: frozenset[str],
-    ) -> list[ParsedEntry]:
+    async def _follow_index(self, harvest: Harvest, sitemaps: Sequence[str], visit: Visit) -> list[ParsedEntry]:
         """Read the newest sitemaps of an index (on the index's own host), each fetched
         conditionally against its last fetch in this process."""
+        request = visit.request
         host = _host(request.url)
         same_host = [url for url in sitemaps if _host(url) == host]
         if len(same_host) < len(sitemaps):
@@ -176,9 +165,7 @@ class Harvester:
                 continue
             if outcome.status != "ok" or outcome.body is None:
                 continue  # unchanged since this process last read it
-            processed = await self.work(
-                process_feed_body, outcome.body, outcome.headers, outcome.final_url or url, fetched_at, language, known, spec
-            )
+            processed = await self._process(visit, outcome.body, outcome.headers, outcome.final_url or url)
             if processed.error is not None:
                 harvest.warnings.append(f"sitemap {url}: {processed.error}")
                 continue

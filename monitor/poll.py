@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from monitor.config import Config
-from monitor.harvest import Harvester, WorkFailed
+from monitor.harvest import Harvester, Visit, WorkFailed
 from monitor.models import utcnow
 from monitor.pipeline import init_worker, settle_garbage_collector
 from monitor.sources.document import SourceSpec, source_spec
@@ -179,7 +179,7 @@ class Poller:
         async with self._in_flight:
             fetched_at = utcnow()
             known = frozenset(await self._in_db(self.store.known_guids, feed.id))
-            harvest = await self._harvester.harvest(feed.id, request, spec, fetched_at, feed.language, known)
+            harvest = await self._harvester.harvest(Visit(feed.id, request, spec, fetched_at, feed.language, known))
         outcome = harvest.outcome
         if not harvest.settled or harvest.index:
             # Entries wait for a later poll, or the document is a sitemap index (unchanged, it

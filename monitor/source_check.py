@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from monitor.config import Config, FeedConfig
-from monitor.harvest import Harvest, Harvester
+from monitor.harvest import Harvest, Harvester, Visit
 from monitor.models import utcnow
 from monitor.pipeline import init_worker
 from monitor.sources.document import source_spec
@@ -65,7 +65,7 @@ async def _check(config: Config, feed: FeedConfig) -> SourceCheck:
             robots = RobotsPolicy(fetcher, polling.user_agent)
             harvester = Harvester(fetcher, robots, work)
             request = FeedRequest(feed_id=feed.id, url=feed.url)
-            harvest = await harvester.harvest(feed.id, request, spec, utcnow(), feed.language, frozenset())
+            harvest = await harvester.harvest(Visit(feed.id, request, spec, utcnow(), feed.language, frozenset()))
             source_robots = (await robots.check(feed.url)).reason if spec.type != "rss" else None
             entries = []
             for candidate in harvest.candidates:
