@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from monitor.arabic import analysed_prefix
+from monitor.relevance.english import may_hold_english_ordinal, parse_round_before
 from monitor.relevance.model import Decision, FieldName, Match, WatchConfig
 from monitor.relevance.prefilter import _Prefilter
-from monitor.relevance.rounds import _bound, _parse_round_after, _round_weight
+from monitor.relevance.rounds import _bound_span, _parse_round_after, _round_weight
 from monitor.relevance.terms import _Cover, _Field, _Hit, _outermost, _TermIndex
 
 # At most this many hits of one term in one field are counted (scored, used to find the
@@ -269,23 +270,24 @@ class RuleSet:
         order = 0
         fallback: tuple[int, str] | None = None
         title_names_dialogue = any(h.field == "title" for h in binders)
+        partner_words: dict[str, set[int]] = {}
         for name, anchor in anchors:
             fld = article.field(anchor.field)
-            parsed = _parse_round_after(fld.words, anchor.last + 1)
-            if parsed is None:
+            found = self._round_at(anchor, fld, article, partner_words)
+            if found is None:
                 continue
-            value, value_last = parsed
-            if name not in config.any and not _bound(anchor, value_last, near_binder[anchor.field], config.round_within):
+            value, first, last = found
+            if name not in config.any and not _bound_span(first, last, near_binder[anchor.field], config.round_within):
                 # «تأجيل الجولة السابعة» in the lead of an article whose title names the
                 # dialogue is about that dialogue too; kept as a fallback only.
-                if fallback is None and title_names_dialogue and fld.name == "body" and anchor.first < config.lead_words:
-                    start, end = fld.original_span(anchor.first, value_last)
+                if fallback is None and title_names_dialogue and fld.name == "body" and first < config.lead_words:
+                    start, end = fld.original_span(first, last)
                     fallback = (value, f"«{fld.tokens.original[start:end]}» (lead, dialogue named in the title)")
                 continue
             order += 1
-            candidates[value] = candidates.get(value, 0.0) + _round_weight(fld, anchor, value_last, order)
+            candidates[value] = candidates.get(value, 0.0) + _round_weight(fld, first, last, order)
             if value not in evidence:
-                start, end = fld.original_span(anchor.first, value_last)
+                start, end = fld.original_span(first, last)
                 evidence[value] = f"«{fld.tokens.original[start:end]}» ({fld.name})"
         if candidates:
             best = max(candidates, key=lambda v: candidates[v])
@@ -293,6 +295,38 @@ class RuleSet:
             evaluation.round_reason = evidence[best]
         elif fallback is not None:
             evaluation.round, evaluation.round_reason = fallback
+
+    def _round_at(
+        self, anchor: _Hit, fld: _Field, article: _Article, partner_words: dict[str, set[int]]
+    ) -> tuple[int, int, int] | None:
+        """(round, first word, last word) of the number a round word or dialogue name
+        carries: after it in Arabic («الجولة الخامسة», also "Round 5"), before it in English
+        ("the fifth round", "16th JSG", "the second U.S.-Kuwait Strategic Dialogue", where
+        the partner's names may stand between)."""
+        parsed = _parse_round_after(fld.words, anchor.last + 1)
+        if parsed is not None:
+            return parsed[0], anchor.first, parsed[1]
+        if not may_hold_english_ordinal(fld.words, anchor.first):
+            return None
+        covered = partner_words.get(fld.name)
+        if covered is None:
+            covered = partner_words[fld.name] = {
+                index
+                for evaluation_list in self._partner_lists
+                for hit in article.hits(self.index, evaluation_list)
+                if hit.field == fld.name
+                for index in range(hit.first, hit.last + 1)
+            }
+        before = parse_round_before(fld.words, anchor.first, covered)
+        if before is None:
+            return None
+        return before[0], before[1], anchor.last
+
+    @cached_property
+    def _partner_lists(self) -> tuple[str, ...]:
+        """Lists whose words may stand between an English ordinal and what it numbers: every
+        watch's required lists (the countries)."""
+        return tuple(dict.fromkeys(name for watch in self.watches for name in watch.config.all))
 
     def _topics(self, article: _Article) -> tuple[str, ...]:
         found: set[str] = set()

@@ -63,8 +63,8 @@ def _list_pattern(lists: dict[str, list[str]], names: Sequence[str]) -> re.Patte
     terms = [t for name in names for t in lists[name]]
     if any(t.startswith("re:") for t in terms):
         return None  # a regex term has no literal core
-    # `@list` words are left out: a literal word of the same term is enough as a needle.
-    worded = [[_core(normalize(w)) for w in t.split() if not w.startswith("@") and normalize(w)] for t in terms]
+    # `@list` and `~N` words are left out: a literal word of the same term is enough as a needle.
+    worded = [[_core(normalize(w)) for w in t.split() if not w.startswith(("@", "~")) and normalize(w)] for t in terms]
     sharing = {core: sum(core in cores for cores in worded) for cores in worded for core in cores}
     branches: list[str] = []
     for cores in worded:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from monitor.arabic import ORDINALS
+from monitor.relevance.english import EN_CURRENT_BEFORE, EN_FUTURE_BEFORE, EN_NEXT_AFTER, EN_PAST_BEFORE
 from monitor.relevance.terms import _Cover, _Field, _Hit
 
 # "the round the article is about": an ordinal or number right after a round word («الجولة
@@ -57,24 +58,31 @@ def _strip_clitics(word: str) -> str:
 
 
 def _bound(anchor: _Hit, value_last: int, binders: _Cover, within: int) -> bool:
+    """_bound_span for an Arabic round: the anchor, then its number."""
+    return _bound_span(anchor.first, value_last, binders, within)
+
+
+def _bound_span(first: int, last: int, binders: _Cover, within: int) -> bool:
     """Whether a binder (of the anchor's field) lies within `within` words of the span from
-    the anchor to its number: the binder starts at most
-    within + 1 words after the span's end and ends at most within + 1 words before its start."""
-    return binders.reaches(value_last + within + 1, anchor.first - within - 1)
+    the anchor to its number (Arabic: the number follows; English: it comes first): the
+    binder starts at most within + 1 words after the span's end and ends at most within + 1
+    words before its start."""
+    return binders.reaches(last + within + 1, first - within - 1)
 
 
-def _round_weight(fld: _Field, anchor: _Hit, value_last: int, order: int) -> float:
+def _round_weight(fld: _Field, first: int, last: int, order: int) -> float:
+    """Weight of one round mention spanning words first..last (round word and number)."""
     if fld.name == "title":
         return 10.0
     weight = 3.0 - min(order, 20) * 0.05
-    before = " ".join(fld.words[max(0, anchor.first - 4):anchor.first])
-    after = " ".join(fld.words[value_last + 1:value_last + 3])
-    if _CURRENT_BEFORE.search(before):
+    before = " ".join(fld.words[max(0, first - 4):first])
+    after = " ".join(fld.words[last + 1:last + 3])
+    if _CURRENT_BEFORE.search(before) or EN_CURRENT_BEFORE.search(before):
         weight += 2.0
-    if _FUTURE_BEFORE.search(before):
+    if _FUTURE_BEFORE.search(before) or EN_FUTURE_BEFORE.search(before):
         weight -= 2.0
-    if _PAST_BEFORE.search(before):
+    if _PAST_BEFORE.search(before) or EN_PAST_BEFORE.search(before):
         weight -= 2.5
-    if _NEXT_AFTER.match(after):
+    if _NEXT_AFTER.match(after) or EN_NEXT_AFTER.match(after):
         weight -= 2.5
     return weight

@@ -18,6 +18,7 @@ from itertools import accumulate, product
 from typing import Any, NamedTuple
 
 from monitor.arabic import TokenizedText, chunk_words, normalize
+from monitor.relevance.english import english_forms, mark_lowercase_names
 from monitor.relevance.model import FieldName, RulesError
 
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
@@ -38,7 +39,7 @@ def surface_forms(word: str) -> frozenset[str]:
     topics, and every parse worker rebuilds its trie from the words when it unpickles it.
     """
     if not _ARABIC_LETTER.search(word):
-        return frozenset({word})
+        return english_forms(word)
     has_article = word.startswith("ال") and len(word) >= 4
     core = word[2:] if has_article else word
     if core.endswith("ه") and len(core) >= 3:
@@ -67,6 +68,7 @@ class _Field:
     def __init__(self, name: FieldName, text: str):
         self.name = name
         self.tokens = TokenizedText(text)
+        mark_lowercase_names(self.tokens.words, self._original_word)
         self._joined: str | None = None
         self._word_starts: list[int] | None = None
 
@@ -86,6 +88,10 @@ class _Field:
             self._word_starts = list(accumulate((len(w) + 1 for w in self.words[:-1]), initial=0))
         return bisect_right(self._word_starts, char_index) - 1
 
+    def _original_word(self, index: int) -> str:
+        start, end = self.tokens.span(index)
+        return self.tokens.original[start:end]
+
     def original_span(self, first: int, last: int) -> tuple[int, int]:
         return self.tokens.span(first)[0], self.tokens.span(last)[1]
 
@@ -93,6 +99,7 @@ class _Field:
 class _Node:
     """A word of one or more terms; `ends` lists the terms that end here.
 
+    `gaps` are `~N` words: up to N words of any kind («قطر وواشنطن تعقدان ~3 @dialogue»).
     `slots` are `@list` words: (list name, root of that list's own trie, node after it). A
     slot matches wherever any term of the list does, so a term like «@dialogue بين @party»
     costs a few nodes instead of one path per combination of the two lists' terms.
@@ -102,13 +109,14 @@ class _Node:
     words only.
     """
 
-    __slots__ = ("ends", "next", "by_word", "slots")
+    __slots__ = ("ends", "next", "by_word", "slots", "gaps")
 
     def __init__(self) -> None:
         self.ends: list[tuple[str, int]] = []
         self.next: dict[str, tuple[_Node, ...]] = {}  # surface form of the next word -> nodes
         self.by_word: dict[str, _Node] = {}  # canonical next word -> node (to share prefixes)
         self.slots: tuple[tuple[str, _Node, _Node], ...] = ()
+        self.gaps: tuple[tuple[int, _Node], ...] = ()  # `~N`: (N, node after up to N words)
 
     def add_child(self, word: str) -> _Node:
         """The node for `word` after this one, reachable by each of its surface forms."""
@@ -126,10 +134,10 @@ class _Node:
             self.next[form] = (*self.next[form], child)
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return self.ends, self.by_word, self.slots
+        return self.ends, self.by_word, self.slots, self.gaps
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.ends, self.by_word, self.slots = state
+        self.ends, self.by_word, self.slots, self.gaps = state
         self.next = {}
         for word, child in self.by_word.items():
             self._link(word, child)
@@ -145,7 +153,15 @@ class _Slot(NamedTuple):
     name: str
 
 
-_Part = str | _Slot
+class _Gap(NamedTuple):
+    """A `~N` word of a term: up to N words of any kind at this place."""
+
+    words: int
+
+
+_MAX_GAP = 8
+_GAP_WORD = re.compile(r"^~(\d+)$")
+_Part = str | _Slot | _Gap
 # (id of a list's trie root, first word index) -> last word indices of that list's matches
 _SlotMemo = dict[tuple[int, int], tuple[int, ...]]
 
@@ -220,6 +236,13 @@ class _TermIndex:
         paths share their nodes with the dialogue lists, as if written out); a longer one
         becomes a slot."""
         for position, part in enumerate(parts):
+            if isinstance(part, _Gap):
+                after = next((a for n, a in node.gaps if n == part.words), None)
+                if after is None:
+                    after = _Node()
+                    node.gaps = (*node.gaps, (part.words, after))
+                node = after
+                continue
             if isinstance(part, _Slot):
                 options = self._references[part.name]
                 if len(options) * paths <= _INLINE_PATHS:
@@ -265,6 +288,8 @@ class _TermIndex:
                     stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
                 if node.slots and last + 1 < count:
                     stack.extend(_after_slots(node, words, last + 1, memo))
+                if node.gaps:
+                    stack.extend(_after_gaps(node, last, count))
         return found
 
     def lists_present(self, fld: _Field) -> set[str]:
@@ -278,7 +303,7 @@ class _TermIndex:
         for form in present:
             for node in root.next.get(form, ()):
                 names.update(list_name for list_name, _ in node.ends)
-                if node.next or node.slots:
+                if node.next or node.slots or node.gaps:
                     phrase_starts.add(form)
         if self.slot_first_forms:
             phrase_starts.update(self.slot_first_forms.intersection(present))  # terms starting with `@list`
@@ -295,6 +320,8 @@ class _TermIndex:
                             stack.extend(_after_slots(node, words, last + 1, memo))
                         if node.next:
                             stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+                        if node.gaps:
+                            stack.extend(_after_gaps(node, last, len(words)))
         return names
 
     def vocabulary(self) -> frozenset[str]:
@@ -311,6 +338,7 @@ class _TermIndex:
             pending.extend(node.by_word.values())
             for _, list_root, after in node.slots:
                 pending.extend((list_root, after))
+            pending.extend(after for _, after in node.gaps)
         return frozenset(forms)
 
     def find_regex(self, name: str, fld: _Field) -> list[_Hit]:
@@ -331,6 +359,8 @@ def _parts(term: str) -> list[_Part]:
     for raw in term.split():
         if raw.startswith("@"):
             parts.append(_Slot(raw[1:]))
+        elif _GAP_WORD.match(raw):
+            parts.append(_Gap(int(raw[1:])))
         else:
             parts.extend(chunk_words(raw))
     return parts
@@ -362,6 +392,12 @@ def _after_slots(node: _Node, words: list[str], start: int, memo: _SlotMemo) -> 
     ]
 
 
+def _after_gaps(node: _Node, last: int, count: int) -> list[tuple[_Node, int]]:
+    """(node after the gap, last word index) for each length a `~N` gap after word `last`
+    may take (0 to N words, within the field): the next word is matched from there."""
+    return [(after, last + skipped) for words, after in node.gaps for skipped in range(words + 1) if last + skipped + 1 < count]
+
+
 def _list_ends(list_root: _Node, words: list[str], start: int, memo: _SlotMemo) -> tuple[int, ...]:
     """Last word indices of the matches of one referenced list that start at word `start`."""
     key = (id(list_root), start)
@@ -381,6 +417,8 @@ def _list_ends(list_root: _Node, words: list[str], start: int, memo: _SlotMemo) 
                 stack.extend(_after_slots(node, words, last + 1, memo))
             if node.next:
                 stack.extend((child, last + 1) for child in node.next.get(words[last + 1], ()))
+            if node.gaps:
+                stack.extend(_after_gaps(node, last, count))
     result = memo[key] = tuple(sorted(ends))
     return result
 
@@ -391,7 +429,15 @@ def _check_expansion(term: str, references: dict[str, list[str]], key: str, stac
     letters and too many phrases. Counts, never spells the phrases out."""
     phrases = 1
     has_words = False
-    for raw in term.split():
+    raws = term.split()
+    for position, raw in enumerate(raws):
+        gap = _GAP_WORD.match(raw)
+        if gap is not None:
+            if not 1 <= int(gap.group(1)) <= _MAX_GAP:
+                raise RulesError(key, f"{raw!r} in {term!r}: a gap is ~1 to ~{_MAX_GAP} words")
+            if position == 0 or position == len(raws) - 1:
+                raise RulesError(key, f"{term!r} starts or ends with a gap ({raw!r}); a gap stands between words")
+            continue
         if raw.startswith("@"):
             name = raw[1:]
             if name not in references:
