@@ -114,6 +114,33 @@ class PollingSection(_Section):
         return value
 
 
+class MetricsSection(_Section):
+    """`[metrics]`: where the daemon serves /metrics and /healthz; off unless `listen` is set,
+    because an open port is something an operator decides on."""
+
+    listen: str | None = None  # "127.0.0.1:9464", "[::1]:9464", ":9464" (every address)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return split_listen(self.listen) if self.listen else None
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """("host", port) of "host:port"; raises ValueError with the form expected."""
+    host, sep, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or "[" in host or "]" in host:
+        raise ValueError(f'must be "host:port" such as "127.0.0.1:9464", got {value!r}')
+    return host or "0.0.0.0", int(port)
+
+
 _FEED_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -186,6 +213,7 @@ class _RawConfig(_Section):
     monitor: MonitorSection = MonitorSection()
     database: DatabaseSection = DatabaseSection()
     polling: PollingSection = PollingSection()
+    metrics: MetricsSection = MetricsSection()
     feeds: list[FeedConfig] = []
     terms: dict[str, list[str]] = {}
     watches: list[WatchConfig] = []
@@ -226,6 +254,10 @@ class Config:
     @property
     def feeds(self) -> list[FeedConfig]:
         return self.raw.feeds
+
+    @property
+    def metrics(self) -> MetricsSection:
+        return self.raw.metrics
 
     @property
     def dedup(self) -> DedupConfig:

@@ -28,6 +28,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, ConfigError, load_config
 from monitor import notify
+from monitor.metrics import DaemonMetrics, MetricsError, MetricsServer, flagged_since, ping, read_gauges
 from monitor.models import utcnow
 from monitor.poll import Poller
 from monitor.store import Store, make_engine, upgrade
@@ -39,6 +40,7 @@ OUTBOX_TICK_SECONDS = 15
 SHUTDOWN_GRACE_SECONDS = 6.0  # systemd's stop is promised to take under 10 s
 MAX_PASSES = 2  # a pass held up by a slow feed must not keep the other due feeds waiting
 STALL_INTERVALS = 3  # a due feed left unpolled this many of its intervals: polling is stuck
+TICKS_MISSED = 3  # the poll job has not run for this many ticks (plus a margin): the scheduler is stuck
 
 
 def open_store(config: Config) -> Store:
@@ -75,6 +77,8 @@ class Daemon:
 
     async def run(self) -> int:
         self.store = open_store(self.config)
+        self._last_tick = time.monotonic()
+        self._start_metrics()
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()  # reloads, catch-ups, retiring pollers
         self._passes: dict[asyncio.Task[None], Poller] = {}
@@ -93,6 +97,24 @@ class Daemon:
         await self._stopping.wait()
         await self._shutdown()
         return 0
+
+    def _start_metrics(self) -> None:
+        """[metrics] listen: counters fed by the hooks below, /healthz from health_problem.
+        An address that cannot be served stops the start-up, like a config error."""
+        self.metrics: DaemonMetrics | None = None
+        self._metrics_server: MetricsServer | None = None
+        address = self.config.metrics.address
+        if address is None:
+            return
+        metrics = DaemonMetrics(
+            self.config.polling.timeout.total_seconds(), lambda: read_gauges(self.store), [w.id for w in self.config.watches]
+        )
+        try:
+            self._metrics_server = MetricsServer(address, metrics.registry, self.health_problem)
+        except MetricsError as exc:
+            self.store.engine.dispose()
+            raise ConfigError(self.config_path, "metrics.listen", str(exc)) from None
+        self.metrics = metrics
 
     def _register_jobs(self) -> None:
         self.scheduler.add_job(
@@ -142,7 +164,9 @@ class Daemon:
         slot = notify.missed_slot(self.store, digest, self.config.tz, utcnow())
         if slot is not None:
             log.info("building a digest missed while stopped", digest_id=digest_id, slot=slot.isoformat())
-            await asyncio.to_thread(notify.build_digest, self.store, self.config, digest, slot)
+            built = await asyncio.to_thread(notify.build_digest, self.store, self.config, digest, slot)
+            if self.metrics is not None:
+                self.metrics.observe_digest(built.run_id is not None)
             await self._outbox_tick()
 
     async def _digest_job(self, digest_id: str) -> None:
@@ -151,7 +175,9 @@ class Daemon:
             return
         slot = notify.latest_slot(digest.at, self.config.tz, utcnow())
         try:
-            await asyncio.to_thread(notify.build_digest, self.store, self.config, digest, slot)
+            built = await asyncio.to_thread(notify.build_digest, self.store, self.config, digest, slot)
+            if self.metrics is not None:
+                self.metrics.observe_digest(built.run_id is not None)
         except asyncio.CancelledError:
             log.info("digest build interrupted by shutdown; built at the next start", digest_id=digest_id)
             return
@@ -166,7 +192,9 @@ class Daemon:
         try:
             if self.config.alerts:
                 await asyncio.to_thread(notify.queue_alerts, self.store, self.config)
-            await notify.send_due(self.store, self.config)
+            attempted = await notify.send_due(self.store, self.config)
+            if self.metrics is not None:
+                self.metrics.observe_deliveries(attempted, {c.id: c.type for c in self.config.channels})
         except asyncio.CancelledError:
             # Stopped mid-send: the delivery's lease is freed at the next start and it is
             # sent again with the same id, which receivers use to drop the repeat.
@@ -178,6 +206,7 @@ class Daemon:
         """Start a polling pass of the current poller, unless it already runs MAX_PASSES."""
         if self._stopping.is_set():
             return
+        self._last_tick = time.monotonic()
         poller = self.poller
         running = sum(1 for owner in self._passes.values() if owner is poller)
         if running >= MAX_PASSES:
@@ -187,23 +216,44 @@ class Daemon:
         self._passes[task] = poller
         task.add_done_callback(self._passes.pop)
 
-    @staticmethod
-    async def _poll_pass(poller: Poller) -> None:
+    async def _poll_pass(self, poller: Poller) -> None:
         try:
-            await poller.poll_due()
+            started = utcnow()
+            reports = await poller.poll_due()
+            if self.metrics is not None and reports:
+                await self._count_pass(reports, started)
         except asyncio.CancelledError:
             log.info("polling pass abandoned at shutdown; its unrecorded feeds are polled at the next start")
         except Exception:  # noqa: BLE001 (one failed pass must not stop the service)
             log.exception("polling pass failed")
 
+    async def _count_pass(self, reports: list, started: datetime) -> None:
+        """Flagged articles per watch: FeedReport counts them per feed only, so the feeds
+        that flagged any are asked once (rare: most passes flag nothing). Their leases made
+        this pass the only writer of their articles since it started."""
+        assert self.metrics is not None
+        flagged_feeds = [report.feed_id for report in reports if report.flagged]
+        by_watch = await asyncio.to_thread(flagged_since, self.store, flagged_feeds, started) if flagged_feeds else {}
+        self.metrics.observe_pass(reports, by_watch)
+
+    def health_problem(self) -> str | None:
+        """Why the daemon is unhealthy, or None: the scheduler has stopped ticking, the
+        database does not answer, or polling is stuck (polling_stall). Blocking: called in
+        a thread, by the watchdog tick and by /healthz."""
+        since_tick = time.monotonic() - self._last_tick
+        if since_tick > TICKS_MISSED * self.config.polling.tick.total_seconds() + 5:
+            return f"the scheduler has not ticked for {since_tick:.0f} s"
+        since = time.monotonic() - self.poller.last_claim_at
+        try:
+            ping(self.store)
+            return polling_stall(self.store, self.config, since, utcnow())
+        except Exception as exc:  # noqa: BLE001 (the database not answering is a stall too)
+            return f"the database does not answer: {type(exc).__name__}"
+
     async def _watchdog_tick(self) -> None:
         """Ping systemd's watchdog only while polling makes progress: a live event loop is
         not enough (a reload once left it ticking while no feed was ever polled again)."""
-        since = time.monotonic() - self.poller.last_claim_at
-        try:
-            stall = await asyncio.to_thread(polling_stall, self.store, self.config, since, utcnow())
-        except Exception as exc:  # noqa: BLE001 (the database not answering is a stall too)
-            stall = f"the database does not answer: {type(exc).__name__}"
+        stall = await asyncio.to_thread(self.health_problem)
         if stall is None:
             self.notifier.watchdog()
         else:
@@ -234,6 +284,8 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self.poller.__aexit__(None, None, None)
+        if self._metrics_server is not None:
+            self._metrics_server.close()
         self.store.engine.dispose()
         log.info("daemon stopped")
 
