@@ -5,6 +5,10 @@ excerpts, source names, links) is untrusted, so the templates autoescape, highli
 passed as text segments rather than pre-built markup, and only http(s) links become hrefs.
 The view objects below hold display-ready values, so a template override (from a digest's
 `template_dir`) is presentation only and cannot get escaping or link filtering wrong.
+
+A digest's HTML is kept under HTML_BUDGET_BYTES (Gmail clips longer messages): past what fits,
+stories become compact entries, then links, and at worst are counted (see digest_fit); the
+plain-text part and the webhook payload always carry every story in full.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ DIGEST_TITLE = "موجز الحوارات الاستراتيجية"
 ALERT_TITLE = "تنبيه عاجل"
 SUBJECT_HEADLINE_CHARS = 110
 PAYLOAD_VERSION = 1
+HTML_BUDGET_BYTES = 100_000  # Gmail clips past ~102 KB; below it with room for a relay's headers
 
 # -- content (what notify hands over) --------------------------------------------------------
 
@@ -87,6 +92,9 @@ class CountForms:
 
 
 NEWS = CountForms(zero="لا أخبار جديدة", one="خبر واحد", two="خبران", few="{n} أخبار", many="{n} خبرًا", other="{n} خبر")
+OTHER_NEWS = CountForms(
+    zero="", one="خبر آخر", two="خبران آخران", few="{n} أخبار أخرى", many="{n} خبرًا آخر", other="{n} خبر آخر"
+)
 OTHER_OUTLETS = CountForms(
     zero="", one="مصدر آخر", two="مصدران آخران", few="{n} مصادر أخرى", many="{n} مصدرًا آخر", other="{n} مصدر آخر"
 )
@@ -154,10 +162,32 @@ class ItemView:
 
 
 @dataclass(frozen=True)
+class LinkView:
+    """One story in a section's list of links: its headline's first words, or its number."""
+
+    number: int
+    text: str
+    href: str | None
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """What a section shows, in order: a story as a "full" card or a "compact" line, or a run
+    of consecutive stories as "links" (headed by `label`, e.g. "87 خبرًا آخر")."""
+
+    kind: str
+    item: ItemView | None = None
+    links: tuple[LinkView, ...] = ()
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class SectionView:
     title: str
     count_label: str
-    items: tuple[ItemView, ...]
+    items: tuple[ItemView, ...]  # every story in full (the plain text; older template overrides)
+    entries: tuple[EntryView, ...] = ()  # what the HTML shows, sized to fit
+    omitted_label: str | None = None  # stories left out of the HTML, e.g. "3 أخبار أخرى"
 
 
 @dataclass(frozen=True)
@@ -260,15 +290,12 @@ def alert_subject(item: DigestItem) -> str:
 
 def digest_view(content: DigestContent) -> DigestView:
     tz = ZoneInfo(content.timezone)
-    sections = tuple(
-        SectionView(
-            title=one_line(section.title),
-            count_label=NEWS.format(len(section.items)),
-            items=tuple(item_view(item, tz) for item in section.items),
-        )
-        for section in content.sections
-        if section.items
-    )
+    sections = []
+    for section in content.sections:
+        if section.items:
+            items = tuple(item_view(item, tz) for item in section.items)
+            entries = tuple(EntryView("full", item) for item in items)
+            sections.append(SectionView(one_line(section.title), NEWS.format(len(items)), items, entries))
     return DigestView(
         subject=digest_subject(content),
         title=DIGEST_TITLE,
@@ -277,7 +304,7 @@ def digest_view(content: DigestContent) -> DigestView:
         generated_label=local_time_label(content.generated_at, tz),
         timezone=content.timezone,
         delivery_id=content.delivery_id,
-        sections=sections,
+        sections=tuple(sections),
     )
 
 
@@ -317,8 +344,10 @@ def _render(name: str, template_dir: Path | None, **context: object) -> str:
     return template_environment(template_dir).get_template(name).render(**context)
 
 
-def render_html(content: DigestContent, template_dir: Path | None = None) -> str:
-    return _render("digest.html", template_dir, digest=digest_view(content))
+def render_html(content: DigestContent, template_dir: Path | None = None, budget: int = HTML_BUDGET_BYTES) -> str:
+    from monitor.digest_fit import fitted_html  # digest_fit builds on this module's views
+
+    return fitted_html(digest_view(content), template_dir, budget)
 
 
 def render_text(content: DigestContent, template_dir: Path | None = None) -> str:
@@ -359,6 +388,8 @@ def render_email(
     message_id: str,
     template_dir: Path | None = None,
 ) -> EmailMessage:
+    from monitor.digest_fit import fitted_html
+
     view = digest_view(content)
     return _message(
         view.subject,
@@ -367,7 +398,7 @@ def render_email(
         message_id,
         content.generated_at,
         text=_render("digest.txt", template_dir, digest=view),
-        html=_render("digest.html", template_dir, digest=view),
+        html=fitted_html(view, template_dir),
     )
 
 
