@@ -230,3 +230,16 @@ def test_a_bad_listen_address_is_a_config_error(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[metrics]\nlisten = "9464"\n')
     with pytest.raises(ConfigError, match=r"metrics\.listen"):
         load_config(path, {})
+
+
+def test_the_grafana_dashboard_uses_only_exported_names() -> None:
+    import json
+    import re
+
+    dashboard = json.loads((REPO / "deploy" / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    used = {re.sub(r"_(total|bucket)$", "", name) for expr in exprs for name in re.findall(r"monitor_\w+", expr)}
+    contract = set(COUNTERS) | set(GAUGES) | {"monitor_feed_fetch_duration_seconds"}
+    assert used <= contract, used - contract
+    assert used == contract  # every contracted metric has a panel
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
