@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", metavar="FILE", help="write to FILE, whole or not at all (default: stdout)")
     export.set_defaults(func=cmd_export)
 
+    search = commands.add_parser("search", help='search the stored articles: words, "phrases" (see the README)')
+    search.add_argument("query", metavar="QUERY"), search.add_argument("--watch", metavar="ID")
+    search.add_argument("--since", metavar="DURATION|DATE"), search.add_argument("--flagged", action="store_true")
+    search.add_argument("--limit", type=int, default=20), search.add_argument("--json", action="store_true")
+    search.set_defaults(func=cmd_search)
+
     cluster = commands.add_parser("cluster", help="deduplicate and cluster JSON Lines articles (stdin or FILE)")
     cluster.add_argument("file", nargs="?", default="-", metavar="FILE|-")
     cluster.set_defaults(func=cmd_cluster)
@@ -105,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("feed_id", metavar="ID", help="a [[feeds]] id (disabled feeds too)")
     check.add_argument("--json", action="store_true", help="one JSON object for the source, then one per entry")
     check.set_defaults(func=cmd_sources_check)
+
+    status = commands.add_parser("status", help="daemon, feeds, last 24 h, digests, outbox, database on one screen")
+    status.add_argument("--json", action="store_true", help="one JSON object (a contract: see the README)")
+    status.set_defaults(func=cmd_status)
 
     secret = commands.add_parser("secret", help="secrets").add_subparsers(dest="secret_command", required=True)
     secret.add_parser("new", help="print a fresh webhook signing secret (whsec_...)").set_defaults(
@@ -362,6 +372,19 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_search(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import open_store
+    from monitor.search import QueryError, request_from_args, write_results
+    from monitor.store.search import search_archive
+
+    try:
+        request = request_from_args(args, [watch.id for watch in config.watches])
+    except QueryError as exc:
+        return _fail(f"search: {exc}", EXIT_CONFIG)
+    write_results(search_archive(open_store(config).engine, request), request.query, sys.stdout, as_json=args.json)
+    return EXIT_OK
+
+
 def _digest_config(config: Config, digest_id: str):  # noqa: ANN202
     for digest in config.digests:
         if digest.id == digest_id:
@@ -433,6 +456,15 @@ def cmd_deliveries_retry(config: Config, args: argparse.Namespace) -> int:
     [row] = asyncio.run(send_due(store, config, only=args.delivery_id))
     sys.stdout.write(f"{row.id}: {row.status}{'' if row.status == 'sent' else ': ' + (row.last_error or '')}\n")
     return EXIT_OK if row.status == "sent" else EXIT_PROBLEM
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from monitor.status import collect_status, open_status_store, render_text, status_json
+
+    status = collect_status(open_status_store(config), config)
+    out = json.dumps(status_json(status), ensure_ascii=False) + "\n" if args.json else render_text(status, config.tz)
+    sys.stdout.write(out)
+    return EXIT_OK
 
 
 # -- helpers -----------------------------------------------------------------------------

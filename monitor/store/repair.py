@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from monitor.models import Article, ArticleBand
 from monitor.store.records import Incoming
+from monitor.store.search import reindex_article
 from monitor.store.stories import mark_story_flagged, story_of_storyless
 from monitor.store.writer import select_in
 
@@ -54,6 +55,8 @@ def repair(session: Session, items: Sequence[Incoming], rules_fingerprint: str) 
 def _repair_one(session: Session, article: Article, item: Incoming, rules_fingerprint: str) -> None:
     candidate = item.candidate
     entry, decision, features = candidate.entry, candidate.decision, candidate.features
+    assert article.id is not None
+    reindex_article(session.connection(), article.id, (article.title, article.summary), (entry.title, entry.summary))
     article.title, article.summary, article.author = entry.title, entry.summary, entry.author
     article.fingerprint, article.features = features.fingerprint, candidate.features_blob
     article.flagged, article.watch, article.round = decision.flagged, decision.watch, decision.round

@@ -16,6 +16,7 @@ from monitor import dedup
 from monitor.dedup import ArticleFeatures, DedupConfig, StoryExtent
 from monitor.models import AlertSent, Article, ArticleBand, DigestItem, Story
 from monitor.store.records import Candidate, Incoming, InsertOutcome
+from monitor.store.search import index_new_articles
 from monitor.store.stories import mark_story_flagged
 
 
@@ -180,6 +181,10 @@ class SqlDedup:
                 self._read_article_ids(
                     [plan for plan in chosen if plan.new_story or plan.referenced or plan.candidate.features.band_hashes]
                 )
+        index_new_articles(  # the search index, in the batch's transaction
+            self.session.connection(),
+            [(plan.feed_id, plan.candidate.entry.guid, plan.candidate.search_title, plan.candidate.search_body) for plan in active],
+        )
         headlines = [{"id": plan.story_id, "headline_article_id": plan.article_id} for plan in active if plan.new_story]
         if headlines:
             self.session.execute(update(Story), headlines)

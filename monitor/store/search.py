@@ -1,0 +1,268 @@
+"""Archive search, the database part: the index on each engine and the query against it.
+
+SQLite: `article_search`, a contentless FTS5 table (rowid = article.id) over the search words
+of title and text (monitor.search.index_text), tokenised by FTS5's `ascii` tokenizer: the
+words are normalised already, so only spaces separate them, and it costs half of unicode61.
+Contentless: the article table holds the text; the index is ~0.75 KB an article. A row of a
+contentless table is removed by handing FTS5 the words it was indexed with, which
+`index_text` recomputes from the stored text (see reindex_article).
+
+PostgreSQL: `article_search(article_id, document)`, a tsvector of the same words (title
+weighted A, text B, parsed by the `simple` configuration) with a GIN index.
+
+Both: every query word or phrase must match; title matches rank above text-only matches,
+then by BM25 (SQLite) or ts_rank (PostgreSQL). User text never reaches the query language:
+the terms are word characters only, double-quoted for FTS5 and bound as parameters of
+phraseto_tsquery for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import structlog
+from sqlalchemy import Connection, Engine, bindparam, text
+
+from monitor.models import UTCDateTime
+from monitor.search import SearchHit, SearchQuery, SearchRequest, index_text
+
+log = structlog.get_logger(__name__)
+
+SEARCH_TABLE = "article_search"
+REBUILD_BATCH = 1000  # articles read, normalised and indexed at a time by a (re)build
+
+_TITLE_WEIGHT, _BODY_WEIGHT = 10.0, 1.0
+
+
+def is_search_index(name: str | None) -> bool:
+    """The names of the search index's tables (and FTS5's shadow tables on SQLite): engine-
+    specific objects the SQLModel metadata does not describe, for schema comparisons."""
+    return bool(name) and (name == SEARCH_TABLE or name.startswith(SEARCH_TABLE + "_"))  # type: ignore[union-attr]
+
+
+# -- building the index ------------------------------------------------------------------------
+
+
+def create_index(connection: Connection) -> None:
+    """The empty index (migration 0009)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5(title, body, content='', tokenize='ascii')"
+        )
+    else:
+        connection.exec_driver_sql(
+            f"CREATE TABLE {SEARCH_TABLE} (article_id BIGINT PRIMARY KEY REFERENCES article (id),"
+            " document TSVECTOR NOT NULL)"
+        )
+
+
+def create_postgres_gin(connection: Connection) -> None:
+    """Built after the rows are in: one sorted build is far cheaper than growing it row by row."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"CREATE INDEX ix_{SEARCH_TABLE}_document ON {SEARCH_TABLE} USING gin (document)")
+
+
+def drop_index(connection: Connection) -> None:
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {SEARCH_TABLE}")
+
+
+def fill_index(connection: Connection, batch: int | None = None) -> int:
+    """Index every stored article, `batch` at a time in id order (memory: one batch)."""
+    batch = batch or REBUILD_BATCH
+    last_id, indexed = 0, 0
+    while True:
+        rows = connection.execute(
+            text("SELECT id, title, summary FROM article WHERE id > :last ORDER BY id LIMIT :n"),
+            {"last": last_id, "n": batch},
+        ).all()
+        if not rows:
+            log.info("search index built", articles=indexed)
+            return indexed
+        insert_rows(connection, [(row.id, index_text(row.title), index_text(row.summary)) for row in rows])
+        last_id, indexed = rows[-1].id, indexed + len(rows)
+
+
+def rebuild_index(connection: Connection) -> int:
+    """Drop and build the index again: for a migration that changes monitor.search's words."""
+    drop_index(connection)
+    create_index(connection)
+    indexed = fill_index(connection)
+    create_postgres_gin(connection)
+    return indexed
+
+
+# -- keeping it in step with the articles -------------------------------------------------------
+
+
+def insert_rows(connection: Connection, rows: Sequence[tuple[int, str, str]]) -> None:
+    """Index articles by id: (article id, title words, text words) from monitor.search.index_text."""
+    if not rows:
+        return
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(f"INSERT INTO {SEARCH_TABLE} (rowid, title, body) VALUES (?, ?, ?)", list(rows))
+    else:
+        connection.exec_driver_sql(f"INSERT INTO {SEARCH_TABLE} (article_id, document) VALUES {_PG_DOCUMENT}", list(rows))
+
+
+def index_new_articles(connection: Connection, rows: Iterable[tuple[str, str, str, str]]) -> None:
+    """Index articles just inserted by the writer, found by (feed id, guid), with their words
+    as computed in the worker: (feed id, guid, title words, text words)."""
+    params = [(title, body, feed_id, guid) for feed_id, guid, title, body in rows]
+    if not params:
+        return
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"INSERT INTO {SEARCH_TABLE} (rowid, title, body)"
+            " SELECT id, ?, ? FROM article WHERE feed_id = ? AND guid = ?",
+            params,
+        )
+    else:
+        connection.exec_driver_sql(
+            f"INSERT INTO {SEARCH_TABLE} (article_id, document)"
+            " SELECT id, setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B')"
+            " FROM article WHERE feed_id = %s AND guid = %s",
+            params,
+        )
+
+
+def reindex_article(connection: Connection, article_id: int, old: tuple[str, str], new: tuple[str, str]) -> None:
+    """An article's text changed (repair): its index row follows. `old` and `new` are its
+    (title, summary) as stored before and after. A contentless FTS5 row is deleted by giving
+    the words it was indexed with, so they are recomputed from the old text."""
+    title, body = index_text(new[0]), index_text(new[1])
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+            (article_id, index_text(old[0]), index_text(old[1])),
+        )
+        connection.exec_driver_sql(
+            f"INSERT INTO {SEARCH_TABLE} (rowid, title, body) VALUES (?, ?, ?)", (article_id, title, body)
+        )
+    else:
+        connection.exec_driver_sql(
+            f"UPDATE {SEARCH_TABLE} SET document = setweight(to_tsvector('simple', %s), 'A')"
+            " || setweight(to_tsvector('simple', %s), 'B') WHERE article_id = %s",
+            (title, body, article_id),
+        )
+
+
+_PG_DOCUMENT = "(%s, setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B'))"
+
+
+# -- querying ---------------------------------------------------------------------------------
+
+
+def search_archive(engine: Engine, request: SearchRequest) -> list[SearchHit]:
+    with engine.connect() as connection:
+        return search(connection, request)
+
+
+def search(connection: Connection, request: SearchRequest) -> list[SearchHit]:
+    """The best `request.limit` matches, title matches first."""
+    if connection.dialect.name == "sqlite":
+        statement, params = _sqlite_statement(request)
+    else:
+        statement, params = _postgres_statement(request)
+    clause = text(statement)
+    if request.since is not None:  # compared as stored: the column's own bind processing
+        clause = clause.bindparams(bindparam("since", type_=UTCDateTime()))
+    rows = connection.execute(clause.columns(published_at=UTCDateTime()), params).mappings().all()
+    return [_hit(row) for row in rows]
+
+
+def fts5_expression(query: SearchQuery) -> str:
+    """The FTS5 MATCH expression: every term, each an OR of its forms, each form a quoted
+    phrase. Terms hold word characters only; quotes are doubled all the same."""
+    return " AND ".join(
+        "(" + " OR ".join(_fts5_phrase(form) for form in term.alternatives()) + ")" for term in query.terms
+    )
+
+
+def _fts5_phrase(words: tuple[str, ...]) -> str:
+    return '"' + " ".join(words).replace('"', '""') + '"'
+
+
+_COLUMNS = (
+    "a.id, a.link, a.title, a.summary, f.name AS source, a.feed_id, a.published_at, a.watch, a.flagged,"
+    " a.story_id"
+)
+
+
+def _filters(wanted: SearchRequest, params: dict[str, object]) -> str:
+    clauses = []
+    if wanted.since is not None:
+        clauses.append("a.published_at >= :since")
+        params["since"] = wanted.since
+    if wanted.flagged or wanted.watch is not None:
+        clauses.append("a.flagged")
+    if wanted.watch is not None:
+        clauses.append("a.watch = :watch")
+        params["watch"] = wanted.watch
+    return "".join(f" AND {clause}" for clause in clauses)
+
+
+def _sqlite_statement(request: SearchRequest) -> tuple[str, dict[str, object]]:
+    params: dict[str, object] = {"match": fts5_expression(request.query), "limit": request.limit}
+    where = _filters(request, params)
+    statement = (
+        f"SELECT {_COLUMNS}, -bm25({SEARCH_TABLE}, {_TITLE_WEIGHT}, {_BODY_WEIGHT}) AS score,"
+        f" bm25({SEARCH_TABLE}, 1.0, 0.0) < 0 AS in_title"
+        f" FROM {SEARCH_TABLE} JOIN article a ON a.id = {SEARCH_TABLE}.rowid JOIN feed f ON f.id = a.feed_id"
+        f" WHERE {SEARCH_TABLE} MATCH :match{where}"
+        " ORDER BY in_title DESC, score DESC, a.published_at DESC LIMIT :limit"
+    )
+    return statement, params
+
+
+def _postgres_statement(request: SearchRequest) -> tuple[str, dict[str, object]]:
+    params: dict[str, object] = {"limit": request.limit}
+    terms = []
+    for term_index, term in enumerate(request.query.terms):
+        forms = []
+        for form_index, form in enumerate(term.alternatives()):
+            name = f"t{term_index}_{form_index}"
+            params[name] = " ".join(form)
+            forms.append(f"phraseto_tsquery('simple', :{name})")
+        terms.append("(" + " || ".join(forms) + ")")
+    tsquery = " && ".join(terms)
+    where = _filters(request, params)
+    statement = (
+        f"WITH q AS (SELECT {tsquery} AS query)"
+        f" SELECT {_COLUMNS}, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', s.document, q.query) AS score,"
+        " ts_rank('{0, 0, 0, 1}', s.document, q.query) > 0 AS in_title"
+        f" FROM q, {SEARCH_TABLE} s JOIN article a ON a.id = s.article_id JOIN feed f ON f.id = a.feed_id"
+        f" WHERE s.document @@ q.query{where}"
+        " ORDER BY in_title DESC, score DESC, a.published_at DESC LIMIT :limit"
+    )
+    return statement, params
+
+
+def _hit(row: object) -> SearchHit:
+    return SearchHit(
+        id=int(row["id"]),  # type: ignore[index]
+        url=row["link"],  # type: ignore[index]
+        title=row["title"],  # type: ignore[index]
+        summary=row["summary"],  # type: ignore[index]
+        source=row["source"] or row["feed_id"],  # type: ignore[index]
+        feed_id=row["feed_id"],  # type: ignore[index]
+        published=row["published_at"],  # type: ignore[index]
+        watch=row["watch"],  # type: ignore[index]
+        flagged=bool(row["flagged"]),  # type: ignore[index]
+        story=row["story_id"],  # type: ignore[index]
+        score=round(float(row["score"]), 4),  # type: ignore[index]
+        in_title=bool(row["in_title"]),  # type: ignore[index]
+    )
+
+
+__all__ = [
+    "SEARCH_TABLE",
+    "create_index",
+    "fill_index",
+    "index_new_articles",
+    "insert_rows",
+    "is_search_index",
+    "rebuild_index",
+    "reindex_article",
+    "search",
+    "search_archive",
+]
