@@ -31,7 +31,8 @@ from monitor import notify
 from monitor.metrics import DaemonMetrics, MetricsError, MetricsServer, flagged_since, ping, read_gauges
 from monitor.models import utcnow
 from monitor.poll import Poller
-from monitor.store import Store, make_engine, upgrade
+from monitor.status import HEARTBEAT_SECONDS, heartbeat, register_daemon, unregister_daemon
+from monitor.store import Store, make_engine, this_process, upgrade
 from monitor.systemd import Notifier
 
 log = structlog.get_logger(__name__)
@@ -79,6 +80,7 @@ class Daemon:
         self.store = open_store(self.config)
         self._last_tick = time.monotonic()
         self._start_metrics()
+        register_daemon(self.store, this_process(), utcnow(), self.config.metrics.listen)
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()  # reloads, catch-ups, retiring pollers
         self._passes: dict[asyncio.Task[None], Poller] = {}
@@ -155,6 +157,13 @@ class Daemon:
                 replace_existing=True,
             )
             self._spawn(self._catch_up(digest.id))
+        self.scheduler.add_job(
+            self._heartbeat_tick,
+            IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=self.config.tz),
+            id="heartbeat",
+            coalesce=True,
+            replace_existing=True,
+        )
         for register in self.extra_jobs:
             register(self, self.scheduler)
 
@@ -227,6 +236,13 @@ class Daemon:
         except Exception:  # noqa: BLE001 (one failed pass must not stop the service)
             log.exception("polling pass failed")
 
+    async def _heartbeat_tick(self) -> None:
+        """`monitor status` tells a running daemon from a gone one by this row's age."""
+        try:
+            await asyncio.to_thread(heartbeat, self.store, this_process(), utcnow())
+        except Exception as exc:  # noqa: BLE001 (the watchdog and /healthz report a database down)
+            log.warning("heartbeat not recorded", error=f"{type(exc).__name__}: {exc}")
+
     async def _count_pass(self, reports: list, started: datetime) -> None:
         """Flagged articles per watch: FeedReport counts them per feed only, so the feeds
         that flagged any are asked once (rare: most passes flag nothing). Their leases made
@@ -286,6 +302,10 @@ class Daemon:
         await self.poller.__aexit__(None, None, None)
         if self._metrics_server is not None:
             self._metrics_server.close()
+        try:
+            unregister_daemon(self.store, this_process())
+        except Exception as exc:  # noqa: BLE001 (stopping must not fail; status shows it gone)
+            log.warning("daemon row not removed", error=f"{type(exc).__name__}: {exc}")
         self.store.engine.dispose()
         log.info("daemon stopped")
 

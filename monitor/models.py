@@ -230,3 +230,19 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
     # Set while a process is sending it ("host:pid"); next_attempt_at is then the lease's end.
     lease_owner: str | None = Field(default=None, max_length=128)
+
+
+class DaemonProcess(SQLModel, table=True):
+    """A running `monitor run` and its heartbeat, so `monitor status` can tell whether a daemon
+    is running against this database, since when and where (its row goes at a clean stop; a
+    killed one stops beating and is shown as gone)."""
+
+    __tablename__ = "daemon"
+
+    owner: str = Field(primary_key=True, max_length=128)  # "host:pid", as on the leases it takes
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = Field(sa_column=_ts(nullable=False))
+    heartbeat_at: datetime = Field(sa_column=_ts(nullable=False))
+    version: str = Field(default="", max_length=32)
+    metrics_listen: str | None = Field(default=None, max_length=255)
