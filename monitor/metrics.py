@@ -244,7 +244,7 @@ class MetricsServer:
         try:
             self._httpd = make_server(host, port, metrics_app(registry, health), Server, handler_class=_QuietHandler)
         except OSError as exc:
-            raise MetricsError(f"metrics: cannot listen on {shown}: {exc.strerror or exc}") from None
+            raise MetricsError(f"cannot listen on {shown}: {exc.strerror or exc}") from None
         self.address = shown
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="metrics", daemon=True)
         self._thread.start()
