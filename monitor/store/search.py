@@ -29,7 +29,11 @@ from monitor.search import SearchHit, SearchQuery, SearchRequest, index_text
 log = structlog.get_logger(__name__)
 
 SEARCH_TABLE = "article_search"
-REBUILD_BATCH = 1000  # articles read, normalised and indexed at a time by a (re)build
+REBUILD_BATCH = 1000
+# A query matching more articles than this ranks the newest this many of them: ranking all
+# of a common word's matches (a Kuwaiti archive's «الكويت») would cost time in proportion to
+# the archive; the newest are what a reader of news asks for first.
+CANDIDATES = 5000  # articles read, normalised and indexed at a time by a (re)build
 
 _TITLE_WEIGHT, _BODY_WEIGHT = 10.0, 1.0
 
@@ -202,20 +206,27 @@ def _filters(wanted: SearchRequest, params: dict[str, object]) -> str:
 
 
 def _sqlite_statement(request: SearchRequest) -> tuple[str, dict[str, object]]:
-    params: dict[str, object] = {"match": fts5_expression(request.query), "limit": request.limit}
+    """The newest CANDIDATES matches (FTS5 walks its doclists by descending rowid and stops
+    there, so BM25 is computed for them only), then ranked; the article and feed columns
+    are read for the `limit` results only."""
+    params: dict[str, object] = {"match": fts5_expression(request.query), "limit": request.limit,
+                                 "candidates": CANDIDATES}
     where = _filters(request, params)
+    join = f" JOIN article a ON a.id = {SEARCH_TABLE}.rowid" if where else ""
     statement = (
-        f"SELECT {_COLUMNS}, -bm25({SEARCH_TABLE}, {_TITLE_WEIGHT}, {_BODY_WEIGHT}) AS score,"
-        f" bm25({SEARCH_TABLE}, 1.0, 0.0) < 0 AS in_title"
-        f" FROM {SEARCH_TABLE} JOIN article a ON a.id = {SEARCH_TABLE}.rowid JOIN feed f ON f.id = a.feed_id"
-        f" WHERE {SEARCH_TABLE} MATCH :match{where}"
-        " ORDER BY in_title DESC, score DESC, a.published_at DESC LIMIT :limit"
+        f"SELECT {_COLUMNS}, m.score, m.in_title FROM ("
+        f"SELECT {SEARCH_TABLE}.rowid AS id, -bm25({SEARCH_TABLE}, {_TITLE_WEIGHT}, {_BODY_WEIGHT}) AS score,"
+        f" bm25({SEARCH_TABLE}, 1.0, 0.0) < 0 AS in_title FROM {SEARCH_TABLE}{join}"
+        f" WHERE {SEARCH_TABLE} MATCH :match{where} ORDER BY {SEARCH_TABLE}.rowid DESC LIMIT :candidates) m"
+        " JOIN article a ON a.id = m.id JOIN feed f ON f.id = a.feed_id"
+        " ORDER BY m.in_title DESC, m.score DESC, a.published_at DESC LIMIT :limit"
     )
     return statement, params
 
 
 def _postgres_statement(request: SearchRequest) -> tuple[str, dict[str, object]]:
-    params: dict[str, object] = {"limit": request.limit}
+    """As on SQLite: the newest CANDIDATES matches (ids from the GIN index), then ranked."""
+    params: dict[str, object] = {"limit": request.limit, "candidates": CANDIDATES}
     terms = []
     for term_index, term in enumerate(request.query.terms):
         forms = []
@@ -226,12 +237,14 @@ def _postgres_statement(request: SearchRequest) -> tuple[str, dict[str, object]]
         terms.append("(" + " || ".join(forms) + ")")
     tsquery = " && ".join(terms)
     where = _filters(request, params)
+    join = " JOIN article a ON a.id = s.article_id" if where else ""
     statement = (
-        f"WITH q AS (SELECT {tsquery} AS query)"
-        f" SELECT {_COLUMNS}, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', s.document, q.query) AS score,"
-        " ts_rank('{0, 0, 0, 1}', s.document, q.query) > 0 AS in_title"
-        f" FROM q, {SEARCH_TABLE} s JOIN article a ON a.id = s.article_id JOIN feed f ON f.id = a.feed_id"
-        f" WHERE s.document @@ q.query{where}"
+        f"WITH q AS (SELECT {tsquery} AS query),"
+        f" m AS (SELECT s.article_id AS id, s.document FROM q, {SEARCH_TABLE} s{join}"
+        f" WHERE s.document @@ q.query{where} ORDER BY s.article_id DESC LIMIT :candidates)"
+        f" SELECT {_COLUMNS}, ts_rank('{{0.1, 0.2, 0.4, 1.0}}', m.document, q.query) AS score,"
+        " ts_rank('{0, 0, 0, 1}', m.document, q.query) > 0 AS in_title"
+        " FROM q, m JOIN article a ON a.id = m.id JOIN feed f ON f.id = a.feed_id"
         " ORDER BY in_title DESC, score DESC, a.published_at DESC LIMIT :limit"
     )
     return statement, params
