@@ -27,14 +27,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import structlog  # noqa: E402
-from sqlalchemy import update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import structlog
+from sqlalchemy import update
+from sqlalchemy.engine import make_url
 
-from monitor.metrics import DaemonMetrics, MetricsServer, ping, read_gauges  # noqa: E402
-from monitor.models import Delivery, Feed, utcnow  # noqa: E402
-from monitor.poll import FeedReport  # noqa: E402
-from monitor.store import Store, make_engine, upgrade  # noqa: E402
+from monitor.metrics import DaemonMetrics, MetricsServer, ping, read_gauges
+from monitor.models import Delivery, Feed, utcnow
+from monitor.poll import FeedReport
+from monitor.store import Store, make_engine, upgrade
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,10 @@ class Daemon:
         since_tick = time.monotonic() - self._last_tick
         if since_tick > TICKS_MISSED * self.config.polling.tick.total_seconds() + 5:
             return f"the scheduler has not ticked for {since_tick:.0f} s"
-        since = time.monotonic() - self.poller.last_claim_at
+        poller = getattr(self, "poller", None)
+        if poller is None:
+            return "starting"
+        since = time.monotonic() - poller.last_claim_at
         try:
             ping(self.store)
             return polling_stall(self.store, self.config, since, utcnow())

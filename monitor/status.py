@@ -24,7 +24,14 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.models import Article, DaemonProcess, Delivery, DigestRun, Feed, utcnow
 from monitor.schedule import latest_slot
-from monitor.store import HOST, Store, current_revision, held_by_dead_process, make_engine, upgrade
+from monitor.store import (
+    HOST,
+    Store,
+    current_revision,
+    held_by_dead_process,
+    make_engine,
+    upgrade,
+)
 from monitor.store.engine import masked
 
 log = structlog.get_logger(__name__)

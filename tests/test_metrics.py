@@ -155,7 +155,7 @@ def test_every_contracted_name_is_exported(tmp_path: Path, feed_server: FeedServ
     daemon = start_daemon(config, {"HOOK_SECRET": webhook_receiver.secret})
     try:
         wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200)
-        status, text = get(f"http://127.0.0.1:{port}/metrics")
+        _, text = get(f"http://127.0.0.1:{port}/metrics")
         missing_path, _ = get(f"http://127.0.0.1:{port}/other")
     finally:
         stop_daemon(daemon)
@@ -196,7 +196,7 @@ def test_healthz_is_200_then_503_when_the_database_is_gone(
         wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz") == (200, "ok\n"))
         _make_database_disappear(db_url)
         wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 503)
-        status, reason = get(f"http://127.0.0.1:{port}/healthz")
+        _, reason = get(f"http://127.0.0.1:{port}/healthz")
         metrics_status, _ = get(f"http://127.0.0.1:{port}/metrics")
     finally:
         daemon.terminate()
@@ -216,7 +216,7 @@ def test_a_metrics_port_in_use_stops_the_start_with_one_line(
         result = subprocess.run(
             [sys.executable, "-m", "monitor", "--config", str(config), "run"],
             cwd=REPO, env={"HOOK_SECRET": webhook_receiver.secret, "PATH": "/usr/bin:/bin"},
-            capture_output=True, text=True, timeout=60,
+            capture_output=True, text=True, timeout=60, check=False,
         )
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("monitor:")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -167,10 +167,10 @@ def test_status_of_an_empty_database(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_next_slot_is_the_first_one_after_now(tmp_path: Path) -> None:
     config = make_config(tmp_path, "")  # Asia/Kuwait, UTC+3 all year
-    before = datetime(2026, 11, 26, 4, 29, tzinfo=timezone.utc)
-    assert next_slot("07:30", config, before) == datetime(2026, 11, 26, 4, 30, tzinfo=timezone.utc)
-    at = datetime(2026, 11, 26, 4, 30, tzinfo=timezone.utc)
-    assert next_slot("07:30", config, at) == datetime(2026, 11, 27, 4, 30, tzinfo=timezone.utc)
+    before = datetime(2026, 11, 26, 4, 29, tzinfo=UTC)
+    assert next_slot("07:30", config, before) == datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
+    at = datetime(2026, 11, 26, 4, 30, tzinfo=UTC)
+    assert next_slot("07:30", config, at) == datetime(2026, 11, 27, 4, 30, tzinfo=UTC)
 
 
 def test_a_running_daemon_is_seen_and_its_row_goes_when_it_stops(

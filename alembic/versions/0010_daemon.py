@@ -9,8 +9,8 @@ Revises: 0009
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 from monitor.models import UTCDateTime
 
 revision = "0010"
