@@ -114,7 +114,7 @@ def test_metrics_move_after_a_poll_and_a_delivery(
 ) -> None:
     feed_server.route("/kuna.xml", body=rss([item("https://kuna.example/1", RELEVANT_TITLE, RELEVANT_BODY),
                                              filler(1, 1), filler(1, 2)]))
-    feed_server.route("/missing.xml", status=404, body=b"gone")
+    feed_server.route("/missing.xml", status=503, body=b"down", retry_after="3600")  # not retried during the test
     port = free_port()
     daemon = start_daemon(metrics_config(tmp_path, feed_server, webhook_receiver, port, db_url),
                           {"HOOK_SECRET": webhook_receiver.secret})
