@@ -7,7 +7,8 @@ Synthesises >= 50,000 Arabic articles of ~2 KB from the vocabulary of the develo
   harder variants where half or all of them also name a dialogue, so that they go through
   the full analysis (scoring, round, topics, offsets);
 - "mix": a realistic feed in which ~2% of the articles concern Kuwait; the others talk about
-  other countries, some of them about Washington, London or other strategic dialogues.
+  other countries, some of them about Washington, London or other strategic dialogues;
+- "english": the harder case in English (filler from dev-en.jsonl), for the English sources.
 
 The baseline is what a naive monitor would do: one `re` alternation of the same terms, as
 written in the rules, searched in the raw (unnormalised) title and body. It finds fewer
@@ -15,7 +16,7 @@ articles (it misses every spelling variant and clitic form) and explains nothing
 to put the engine's figure in proportion. Times are CPU seconds of this process
 (time.process_time), i.e. per core, so other load on the machine matters less.
 
-    .venv/bin/python bench/relevance_bench.py [--articles 50000] [--repeat 3] [--config PATH] [--corpus PATH]
+    .venv/bin/python bench/relevance_bench.py [--articles 50000] [--repeat 3] [--config PATH] [--corpus PATH] [--english-corpus PATH]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from monitor.arabic import normalize  # noqa: E402
 from monitor.relevance import RuleSet, RulesConfig, compile_rules  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
+DEFAULT_ENGLISH_CORPUS = REPO.parent / "shared" / "corpus" / "dev-en.jsonl"
 DEFAULT_CONFIG = REPO / "config" / "monitor.toml"
 TARGET_BYTES = 2048
 
@@ -65,6 +67,20 @@ OTHER_SENTENCES = (
 )
 
 
+ENGLISH_FALLBACK_WORDS = (
+    "The minister said in a statement on Monday that the talks reviewed ways to strengthen cooperation "
+    "in many fields and stressed the importance of regular visits at the official level between officials"
+).split()
+ENGLISH_KUWAIT_SENTENCES = (
+    "Kuwait's deputy foreign minister said relations between Kuwait and the United States were strong.",
+    "The British ambassador to Kuwait said the UK was keen to develop its ties with the country.",
+)
+ENGLISH_DIALOGUE_SENTENCES = (
+    "The visit prepares the seventh round of the Kuwait-U.S. Strategic Dialogue.",
+    "The Kuwait-UK Joint Steering Group held its 23rd session in Kuwait City.",
+)
+
+
 @dataclass(frozen=True)
 class Article:
     title: str
@@ -78,10 +94,10 @@ def load_rules(path: Path) -> tuple[RuleSet, dict]:
     return compile_rules(sections.terms, sections.watches, sections.topics), document
 
 
-def filler_vocabulary(corpus: Path, ruleset: RuleSet) -> list[str]:
+def filler_vocabulary(corpus: Path, ruleset: RuleSet, fallback: Sequence[str] = FALLBACK_WORDS) -> list[str]:
     """Corpus words that no rule term can match, so filler never triggers the rules by chance."""
     if not corpus.exists():
-        return list(FALLBACK_WORDS)
+        return list(fallback)
     words = []
     with corpus.open(encoding="utf-8") as handle:
         for line in handle:
@@ -91,7 +107,7 @@ def filler_vocabulary(corpus: Path, ruleset: RuleSet) -> list[str]:
     clean = []
     for word in words:
         norm = normalize(word)
-        if not norm or "&" in word or "كويت" in norm or "كونا" in norm:
+        if not norm or "&" in word or any(name in norm for name in ("كويت", "كونا", "kuwait", "kuna")):
             continue
         if any(part in vocabulary for part in re.findall(r"\w+", norm)):
             continue
@@ -113,14 +129,15 @@ def noisy(word: str, rng: random.Random) -> str:
     return word
 
 
-def make_text(rng: random.Random, vocabulary: Sequence[str], sentences: Sequence[str], target: int) -> str:
+def make_text(rng: random.Random, vocabulary: Sequence[str], sentences: Sequence[str], target: int, noise: bool = True) -> str:
     words: list[str] = []
     size = 0
     while size < target:
         if rng.random() < 0.02:
             word = str(rng.randint(1, 10**6))  # unique tokens: dates, figures (cache misses)
         else:
-            word = noisy(rng.choice(vocabulary), rng)
+            word = rng.choice(vocabulary)
+            word = noisy(word, rng) if noise else word
         words.append(word)
         size += len(word.encode("utf-8")) + 1
         if rng.random() < 0.06:
@@ -132,23 +149,26 @@ def make_text(rng: random.Random, vocabulary: Sequence[str], sentences: Sequence
 
 
 def make_articles(
-    count: int, kuwait_share: float, rng: random.Random, vocabulary: Sequence[str], dialogue_share: float = 0.5
+    count: int, kuwait_share: float, rng: random.Random, vocabulary: Sequence[str], dialogue_share: float = 0.5,
+    english: bool = False,
 ) -> list[Article]:
     """Articles of ~2 KB; `kuwait_share` of them mention Kuwait and a partner, and of those
     `dialogue_share` also name the dialogue (so they need the full analysis)."""
     articles = []
+    kuwait_sentences = ENGLISH_KUWAIT_SENTENCES if english else KUWAIT_SENTENCES
+    dialogue_sentences = ENGLISH_DIALOGUE_SENTENCES if english else DIALOGUE_SENTENCES
     for _ in range(count):
         sentences: list[str] = []
         if rng.random() < kuwait_share:
-            sentences.append(rng.choice(KUWAIT_SENTENCES))
+            sentences.append(rng.choice(kuwait_sentences))
             if rng.random() < dialogue_share:
-                sentences.append(rng.choice(DIALOGUE_SENTENCES))
+                sentences.append(rng.choice(dialogue_sentences))
         elif rng.random() < 0.15:
             sentences.append(rng.choice(OTHER_SENTENCES))
-        title = " ".join(noisy(rng.choice(vocabulary), rng) for _ in range(rng.randint(6, 12)))
+        title = " ".join(rng.choice(vocabulary) if english else noisy(rng.choice(vocabulary), rng) for _ in range(rng.randint(6, 12)))
         if sentences and rng.random() < 0.5:
             title = sentences[0].rstrip(".")
-        articles.append(Article(title, make_text(rng, vocabulary, sentences, TARGET_BYTES)))
+        articles.append(Article(title, make_text(rng, vocabulary, sentences, TARGET_BYTES, noise=not english)))
     return articles
 
 
@@ -187,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=50_000, help="articles per case (default %(default)s)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="vocabulary source")
+    parser.add_argument("--english-corpus", type=Path, default=DEFAULT_ENGLISH_CORPUS, help="vocabulary of the English case")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="runs per case, best kept (default %(default)s)")
     args = parser.parse_args(argv)
@@ -200,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         "hardest: + dialogue in 100%": make_articles(args.articles, 1.0, rng, vocabulary, dialogue_share=1.0),
         "mix: 2% Kuwait": make_articles(args.articles, 0.02, rng, vocabulary),
     }
+    english_vocabulary = filler_vocabulary(args.english_corpus, ruleset, ENGLISH_FALLBACK_WORDS)
+    cases["english: + dialogue in 50%"] = make_articles(args.articles, 1.0, rng, english_vocabulary, dialogue_share=0.5, english=True)
     naive = baseline(document)
 
     def engine(article: Article) -> bool:

@@ -48,6 +48,11 @@ class _Watch:
     def id(self) -> str:
         return self.config.id
 
+    @cached_property
+    def mask(self) -> tuple[str, ...]:
+        """config.mask as the tuple the article's hit cache is keyed by (made once)."""
+        return tuple(self.config.mask)
+
 
 @dataclass
 class _Evaluation:
@@ -63,13 +68,15 @@ class _Evaluation:
 class _Article:
     """Both fields of one article and the hits found so far (computed once per article)."""
 
-    __slots__ = ("fields", "_hits", "_pending_regex", "_masked")
+    __slots__ = ("fields", "_hits", "_pending_regex", "_masked", "_covers", "_by_field")
 
     def __init__(self, title: str, body: str):
         self.fields = (_Field("title", title), _Field("body", body))
         self._hits: dict[str, list[_Hit]] | None = None
         self._pending_regex: set[str] = set()
         self._masked: dict[tuple[str, tuple[str, ...]], list[_Hit]] = {}
+        self._covers: dict[tuple[str, ...], dict[str, _Cover] | None] = {}
+        self._by_field: dict[tuple[str, tuple[str, ...]], dict[str, list[_Hit]]] = {}
 
     def _list_hits(self, index: _TermIndex, name: str) -> list[_Hit]:
         if self._hits is None:
@@ -95,17 +102,34 @@ class _Article:
         """Hits of a term list, minus those inside a hit of a `mask` list (another party's
         «الحوار الاستراتيجي القطري» is not a mention of this watch's dialogue), at most
         MAX_HITS_PER_TERM of each term per field."""
-        key = (name, tuple(mask))
+        key = (name, mask if type(mask) is tuple else tuple(mask))
         kept = self._masked.get(key)
         if kept is None:
             kept = self._list_hits(index, name)
             if mask and kept and name not in mask:
-                masks = [m for mask_name in mask for m in self._list_hits(index, mask_name)]
-                if masks:
-                    covers = {fld.name: _Cover([m for m in masks if m.field == fld.name]) for fld in self.fields}
+                covers = self._mask_covers(index, key[1])
+                if covers is not None:
                     kept = [h for h in kept if not covers[h.field].reaches(h.first, h.last)]
             kept = self._masked[key] = _capped(kept)
         return kept
+
+    def hits_by_field(self, index: _TermIndex, name: str, mask: Sequence[str]) -> dict[str, list[_Hit]]:
+        """hits() split by field, once per article: a list recurs in several clauses."""
+        key = (name, mask if type(mask) is tuple else tuple(mask))
+        split = self._by_field.get(key)
+        if split is None:
+            split = self._by_field[key] = {fld.name: [] for fld in self.fields}
+            for hit in self.hits(index, name, mask):
+                split[hit.field].append(hit)
+        return split
+
+    def _mask_covers(self, index: _TermIndex, mask: tuple[str, ...]) -> dict[str, _Cover] | None:
+        """Per field, the hits of the mask lists (None without any), built once per article
+        and mask rather than for every list masked with it."""
+        if mask not in self._covers:
+            masks = [m for mask_name in mask for m in self._list_hits(index, mask_name)]
+            self._covers[mask] = {fld.name: _Cover([m for m in masks if m.field == fld.name]) for fld in self.fields} if masks else None
+        return self._covers[mask]
 
 
 def _capped(hits: list[_Hit]) -> list[_Hit]:
@@ -207,7 +231,7 @@ class RuleSet:
 
     def _evaluate(self, watch: _Watch, article: _Article) -> _Evaluation:
         config = watch.config
-        mask = config.mask
+        mask = watch.mask
         hits: list[_Hit] = []
         for name in config.all:
             found = article.hits(self.index, name, mask)
@@ -226,20 +250,25 @@ class RuleSet:
         score = 0.0
         reasons: list[str] = []
         for clause in watch.clauses:
-            gained, where, clause_hits = self._score_clause(clause, config, article)
+            gained, where, clause_hits = self._score_clause(clause, config, mask, article)
             if gained:
                 score += gained
                 reasons.append(f"{clause.describe()} {gained:+.1f} ({where})")
                 hits.extend(clause_hits)
         return _Evaluation(watch, score >= config.threshold, score, reasons, hits)
 
-    def _score_clause(self, clause: _Clause, config: WatchConfig, article: _Article) -> tuple[float, str, list[_Hit]]:
-        per_list = [article.hits(self.index, name, config.mask) for name in clause.lists]
-        if any(not hits for hits in per_list):
-            return 0.0, "", []
+    def _score_clause(
+        self, clause: _Clause, config: WatchConfig, mask: tuple[str, ...], article: _Article
+    ) -> tuple[float, str, list[_Hit]]:
+        per_list = []
+        for name in clause.lists:  # the rarest list first in the rules makes this stop soonest
+            split = article.hits_by_field(self.index, name, mask)
+            if not (split["title"] or split["body"]):
+                return 0.0, "", []
+            per_list.append(split)
         occurrences: list[tuple[float, str, list[_Hit]]] = []
         for fld in article.fields:
-            in_field = [[h for h in hits if h.field == fld.name] for hits in per_list]
+            in_field = [split[fld.name] for split in per_list]
             if any(not hits for hits in in_field):
                 continue
             if len(in_field) == 1:
@@ -260,7 +289,7 @@ class RuleSet:
         config = evaluation.watch.config
         if not config.round_after:
             return
-        mask = config.mask
+        mask = evaluation.watch.mask
         binders = [h for name in (config.any or config.all) for h in article.hits(self.index, name, mask)]
         near_binder = {fld.name: _Cover([b for b in binders if b.field == fld.name]) for fld in article.fields}
         anchors = [(name, h) for name in config.round_after for h in article.hits(self.index, name, mask)]
