@@ -47,13 +47,26 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from monitor.arabic import normalized_words  # noqa: E402
-from monitor.config import load_config  # noqa: E402
-from monitor.relevance import RuleSet  # noqa: E402
-from sitefarm import (  # noqa: E402
-    COMMENTS, CORPUS, KINDS, LINKS_SELECTOR, Farm, FarmArticle, Request, Site, SiteFarm, build_farm, first_sentence,
+from datetime import UTC
+
+from sitefarm import (
+    COMMENTS,
+    CORPUS,
+    KINDS,
+    LINKS_SELECTOR,
+    Farm,
+    FarmArticle,
+    Request,
+    Site,
+    SiteFarm,
+    build_farm,
+    first_sentence,
     read_corpus,
 )
+
+from monitor.arabic import normalized_words
+from monitor.config import load_config
+from monitor.relevance import RuleSet
 
 MONITOR = REPO / ".venv" / "bin" / "monitor"
 RULE_TABLES = {"terms", "watches", "watches.clauses", "topics", "dedup"}
@@ -144,7 +157,7 @@ def timed_poll(server: SiteFarm, config: Path) -> Pass:
     server.take_requests()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(monitor_command(config, "poll"), capture_output=True, text=True, env=child_environment())
+    done = subprocess.run(monitor_command(config, "poll"), capture_output=True, text=True, env=child_environment(), check=False)
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -152,7 +165,7 @@ def timed_poll(server: SiteFarm, config: Path) -> Pass:
 
 
 def export_rows(config: Path) -> tuple[tuple[dict, ...], str]:
-    done = subprocess.run(monitor_command(config, "export"), capture_output=True, text=True, env=child_environment())
+    done = subprocess.run(monitor_command(config, "export"), capture_output=True, text=True, env=child_environment(), check=False)
     if done.returncode != 0:
         return (), f"exit {done.returncode}: {done.stderr.strip()[-800:]}"
     rows, bad = [], 0
@@ -167,7 +180,7 @@ def export_rows(config: Path) -> tuple[tuple[dict, ...], str]:
 
 def run_monitor(server: SiteFarm, mode: str, max_pages: int, rules_source: Path, workdir: Path) -> Run:
     config = farm_config(server, workdir, mode, max_pages, rules_source)
-    upgrade = subprocess.run(monitor_command(config, "db", "upgrade"), capture_output=True, text=True, env=child_environment())
+    upgrade = subprocess.run(monitor_command(config, "db", "upgrade"), capture_output=True, text=True, env=child_environment(), check=False)
     if upgrade.returncode != 0:
         raise SystemExit(f"monitor db upgrade failed ({upgrade.returncode}): {upgrade.stderr.strip()[-800:]}")
     cold = timed_poll(server, config)
@@ -383,7 +396,7 @@ def reference_extract(site: Site, page: str) -> str:
     if site.text_selector:
         nodes = HTMLParser(page).css(site.text_selector)
         return "\n".join(node.text(separator=" ") for node in nodes)
-    for block in re.findall(r'<script type="application/ld\+json">(.*?)</script>', page, flags=re.S):
+    for block in re.findall(r'<script type="application/ld\+json">(.*?)</script>', page, flags=re.DOTALL):
         body = json.loads(block).get("articleBody")
         if body:
             return body
@@ -417,13 +430,13 @@ def reference_run(server: SiteFarm, rules: RuleSet) -> tuple[Run, float]:
 def extraction_only(server: SiteFarm, rules: RuleSet) -> None:
     """The monitor's extractor (monitor.sources.extract) on every allowed article page in this
     process, one core, no poller: text quality and pages/s per core apart from fetching."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from monitor.sources.extract import extract_page
 
     rows: dict[FarmArticle, dict] = {}
     seconds = 0.0
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for site in server.farm.sites:
         for article in site.articles:
             if article.private:

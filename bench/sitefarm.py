@@ -43,10 +43,11 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from xml.sax.saxutils import escape as xml_escape
 
 REPO = Path(__file__).resolve().parent.parent
@@ -172,7 +173,7 @@ def build_farm(corpus: list[dict], sites: int, articles: int, seed: int = 9, now
     """Place every corpus article once on a site of each kind; fill the other slots."""
     if articles < 3:
         raise ValueError("at least 3 articles per site")
-    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
     rng = random.Random(seed)
     pool = filler_sentences(corpus)
     by_kind: dict[str, list[int]] = {kind: [i for i in range(sites) if KINDS[i % len(KINDS)] == kind] for kind in KINDS}
@@ -198,7 +199,7 @@ def build_farm(corpus: list[dict], sites: int, articles: int, seed: int = 9, now
             published = now - timedelta(minutes=37 * n + index)
             private = disallow and not source and not any(a.private for a in items)
             path = f"/private/{n}.html" if private else f"/news/{index}-{n}.html"
-            common = dict(site=index, path=path, published=published, private=private)
+            common = {"site": index, "path": path, "published": published, "private": private}
             if source:
                 items.append(FarmArticle(
                     **common, title=source["title"], body=source["body"], relevant=bool(source["relevant"]),
@@ -547,7 +548,7 @@ class SiteFarm:
     _servers: list[_SiteServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> SiteFarm:
+    def start(self) -> Self:
         for site in self.farm.sites:
             server = _SiteServer(self, site)
             server.pages = render_site(site, self.base_url(server), self.farm.generated_at)
@@ -565,7 +566,7 @@ class SiteFarm:
         for server in self._servers:
             server.server_close()
 
-    def __enter__(self) -> SiteFarm:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -643,7 +644,7 @@ def self_check(server: SiteFarm) -> list[str]:
             page = client.get(base + article.path)
             if page.status_code != 200 or "الأكثر قراءة" not in page.text:
                 problems.append(f"{site.feed_id}: article page {article.path} is wrong ({page.status_code})")
-            visible = re.sub(r"<script.*?</script>", "", page.text, flags=re.S)
+            visible = re.sub(r"<script.*?</script>", "", page.text, flags=re.DOTALL)
             lead = next(line for line in article.body.split("\n") if line.strip())
             shown = esc(" ".join(lead.split()[:6])) in visible
             if shown == (site.kind == "jsonld"):
