@@ -4,7 +4,10 @@ Prints flag precision/recall/F1, partner accuracy on true positives, round accur
 relevant articles that state a round, topic precision/recall, and every misclassified id with
 the engine's explanation, so that whoever tunes the rules sees what to change.
 
-    .venv/bin/python bench/eval_relevance.py [--corpus PATH] [--config PATH] [--verbose]
+    .venv/bin/python bench/eval_relevance.py [CORPUS ...] [--corpus PATH ...] [--config PATH] [--verbose]
+
+Without --corpus it evaluates the Arabic (dev.jsonl) and the English (dev-en.jsonl)
+development corpora in turn; --corpus may be given several times.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from monitor.relevance import Decision, RuleSet, RulesConfig, compile_rules  # noqa: E402
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
+DEFAULT_ENGLISH_CORPUS = REPO.parent / "shared" / "corpus" / "dev-en.jsonl"
 DEFAULT_CONFIG = REPO / "config" / "monitor.toml"
 
 
@@ -129,11 +133,20 @@ def evaluate(articles: list[Labelled], rules: RuleSet, verbose: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled JSON Lines (default: %(default)s)")
+    parser.add_argument("corpora", type=Path, nargs="*", help="labelled JSON Lines (same as --corpus)")
+    parser.add_argument(
+        "--corpus", type=Path, action="append", help=f"labelled JSON Lines, repeatable (default: {DEFAULT_CORPUS} and {DEFAULT_ENGLISH_CORPUS.name})"
+    )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="rules fragment or monitor.toml (default: %(default)s)")
     parser.add_argument("--verbose", action="store_true", help="print every decision")
     args = parser.parse_args(argv)
-    return evaluate(load_corpus(args.corpus), load_rules(args.config), args.verbose)
+    corpora = [*args.corpora, *(args.corpus or [])] or [c for c in (DEFAULT_CORPUS, DEFAULT_ENGLISH_CORPUS) if c.exists() or c == DEFAULT_CORPUS]
+    rules = load_rules(args.config)
+    for number, corpus in enumerate(corpora):
+        if len(corpora) > 1:
+            print(("\n" if number else "") + f"== {corpus.name}")
+        evaluate(load_corpus(corpus), rules, args.verbose)
+    return 0
 
 
 if __name__ == "__main__":

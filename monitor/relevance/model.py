@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Bump when matching semantics change, so stored decisions are recomputed.
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"  # 3: English ordinals before the noun, English plurals, "US" in capitals, ~N gaps
 
 FieldName = Literal["title", "body"]
 
