@@ -44,15 +44,15 @@ def not_flagged(rules: RuleSet, title: str, body: str) -> None:
     ],
 )
 def test_english_ordinals_in_words_and_digits(words: str, expected: int) -> None:
-    tokens = words.split()
+    tokens = list(words.split(" "))
     assert english_ordinal(tokens, len(tokens) - 2) is not None
     assert parse_round_before(tokens, len(tokens) - 1, set())[0] == expected
 
 
 def test_an_ordinal_is_read_across_partner_names_and_adjectives_only() -> None:
-    tokens = "the second u s kuwait strategic dialogue".split()
+    tokens = ["the", "second", "u", "s", "kuwait", "strategic", "dialogue"]
     assert parse_round_before(tokens, 5, {2, 3, 4}) == (2, 1)
-    tokens = "first deputy prime minister strategic dialogue".split()
+    tokens = ["first", "deputy", "prime", "minister", "strategic", "dialogue"]
     assert parse_round_before(tokens, 4, set()) is None
 
 
@@ -248,4 +248,16 @@ def test_a_subject_talk_without_the_framework_is_not_flagged(rules: RuleSet) -> 
         "Kuwait, US hold talks on counter-terrorism cooperation",
         "The Kuwaiti-American working group on counter-terrorism met in Kuwait on Tuesday and reviewed "
         "information sharing and terror financing.",
+    )
+
+
+def test_a_round_announced_for_later_does_not_displace_the_one_reported(rules: RuleSet) -> None:
+    flagged(
+        rules,
+        "Kuwait, US strategic dialogue concludes",
+        "The strategic dialogue between Kuwait and the United States concluded its sixth round on "
+        "Wednesday, officials said. The seventh round will be held in Washington next year, the two "
+        "sides said in a statement on the strategic dialogue.",
+        "kw-us",
+        6,
     )

@@ -68,7 +68,7 @@ class _Evaluation:
 class _Article:
     """Both fields of one article and the hits found so far (computed once per article)."""
 
-    __slots__ = ("fields", "_hits", "_pending_regex", "_masked", "_covers", "_by_field")
+    __slots__ = ("_by_field", "_covers", "_hits", "_masked", "_pending_regex", "fields")
 
     def __init__(self, title: str, body: str):
         self.fields = (_Field("title", title), _Field("body", body))

@@ -10,6 +10,7 @@ tables are in normalised (case-folded) spelling.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _UNITS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
 _TEENS = [
@@ -34,10 +35,10 @@ _DIGIT_ORDINAL = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)$")
 # Words that may stand between an ordinal and the noun it numbers: "the fifth U.S.-Kuwait
 # Strategic Dialogue", "the 16th annual Joint Steering Group". Partner names come from the
 # watch's own lists (the caller passes them as covered words).
-_BETWEEN_ORDINAL_AND_NOUN = frozenset(
-    "joint annual ministerial bilateral high level senior officials formal regular plenary full s "
-    "round session meeting edition and".split()
-)
+_BETWEEN_ORDINAL_AND_NOUN = frozenset((
+    "joint", "annual", "ministerial", "bilateral", "high", "level", "senior", "officials", "formal",
+    "regular", "plenary", "full", "s", "round", "session", "meeting", "edition", "and",
+))
 _MAX_SKIPPED = 4
 
 
@@ -91,7 +92,7 @@ def may_hold_english_ordinal(words: list[str], anchor_first: int) -> bool:
 EN_CURRENT_BEFORE = re.compile(r"(?:^| )(?:under|during|at|as part of|within|of)(?: the)?$")
 EN_FUTURE_BEFORE = re.compile(r"(?:^| )(?:next|upcoming|forthcoming|coming|will hold|to hold)(?: the)?$")
 EN_PAST_BEFORE = re.compile(r"(?:^| )(?:since|previous|last|after|following|earlier)(?: the)?$")
-EN_NEXT_AFTER = re.compile(r"^(?:next|scheduled|planned|due)\b")
+EN_NEXT_AFTER = re.compile(r"^(?:next|scheduled|planned|due|will|would|is (?:scheduled|expected|due|planned))\b")
 
 
 # -- case: "US" the country and "us" the pronoun -----------------------------------------------
@@ -101,7 +102,7 @@ CAPITALS_ONLY: dict[str, str] = {"us": "US"}
 NOT_A_NAME = "\u2063"  # appended to such a word written in lower case, so no term matches it
 
 
-def mark_lowercase_names(words: list[str], original_of: "callable[[int], str]") -> None:  # type: ignore[valid-type]
+def mark_lowercase_names(words: list[str], original_of: Callable[[int], str]) -> None:
     """Replace in place each `CAPITALS_ONLY` word whose original spelling is not the capital
     one ("let us" is not the United States). Costs one scan of the word list per name."""
     for word, capitals in CAPITALS_ONLY.items():

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 
 from monitor.arabic import ORDINALS
-from monitor.relevance.english import EN_CURRENT_BEFORE, EN_FUTURE_BEFORE, EN_NEXT_AFTER, EN_PAST_BEFORE
+from monitor.relevance.english import (
+    EN_CURRENT_BEFORE,
+    EN_FUTURE_BEFORE,
+    EN_NEXT_AFTER,
+    EN_PAST_BEFORE,
+)
 from monitor.relevance.terms import _Cover, _Field, _Hit
 
 # "the round the article is about": an ordinal or number right after a round word («الجولة
