@@ -130,6 +130,7 @@ def farm_config(server: SiteFarm, workdir: Path, mode: str, max_pages: int, rule
 class Pass:
     seconds: float
     cpu_seconds: float  # user + system of the monitor process and its workers
+    farm_cpu_seconds: float  # this process: the farm's servers (the baseline's share of the box)
     requests: tuple[Request, ...]
     returncode: int
     output: str
@@ -156,12 +157,14 @@ def child_environment() -> dict[str, str]:
 def timed_poll(server: SiteFarm, config: Path) -> Pass:
     server.take_requests()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    farm_before = time.process_time()
     started = time.perf_counter()
     done = subprocess.run(monitor_command(config, "poll"), capture_output=True, text=True, env=child_environment(), check=False)
     seconds = time.perf_counter() - started
+    farm_cpu = time.process_time() - farm_before
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Pass(seconds, cpu, tuple(server.take_requests()), done.returncode, done.stdout + done.stderr)
+    return Pass(seconds, cpu, farm_cpu, tuple(server.take_requests()), done.returncode, done.stdout + done.stderr)
 
 
 def export_rows(config: Path) -> tuple[tuple[dict, ...], str]:
@@ -325,7 +328,7 @@ def requests_line(label: str, run_pass: Pass, earlier: tuple[Request, ...] = ())
     pages = kinds["article"]
     per_site = Counter(r.site for r in run_pass.requests if request_kind(r.path) == "article")
     return (
-        f"{label:<5} {run_pass.seconds:>6.2f}s cpu {run_pass.cpu_seconds:>6.2f}s  robots {kinds['robots']:>4}  source {kinds['source']:>4}"
+        f"{label:<5} {run_pass.seconds:>6.2f}s cpu {run_pass.cpu_seconds:>6.2f}s (farm {run_pass.farm_cpu_seconds:.2f}s)  robots {kinds['robots']:>4}  source {kinds['source']:>4}"
         f" (304: {not_modified:>4})  article pages {pages:>5} (max {max(per_site.values(), default=0)}/site)  again {again:>4}  disallowed {kinds['disallowed']}  stray {kinds['stray']}"
         f"  UA without 'dialogue-monitor' {anonymous}  pages/s {pages / run_pass.seconds if run_pass.seconds else 0:.1f}"
         f"  pages/cpu-s {pages / run_pass.cpu_seconds if run_pass.cpu_seconds else 0:.1f}  exit {run_pass.returncode}"
@@ -423,8 +426,8 @@ def reference_run(server: SiteFarm, rules: RuleSet) -> tuple[Run, float]:
                 flagged = rules.classify(article.title, text).flagged
                 rows.append({"url": server.article_url(article), "title": article.title, "text": text, "flagged": flagged, "full_text": True})
     seconds = time.perf_counter() - started
-    cold = Pass(seconds, extracting, tuple(server.take_requests()), 0, "")
-    return Run("reference", cold, Pass(0.0, 0.0, (), 0, ""), tuple(rows), ""), extracting
+    cold = Pass(seconds, extracting, 0.0, tuple(server.take_requests()), 0, "")
+    return Run("reference", cold, Pass(0.0, 0.0, 0.0, (), 0, ""), tuple(rows), ""), extracting
 
 
 def extraction_only(server: SiteFarm, rules: RuleSet) -> None:
