@@ -105,12 +105,8 @@ class Harvester:
         harvest.index = bool(processed.sitemaps)
         if processed.sitemaps and harvest.error is None:
             pending += await self._follow_index(harvest, processed.sitemaps, visit)
+        pending = _richest_copies(harvest, pending)
         if pending:
-            # An index may list one article in two sitemaps (news and archive): the version
-            # waiting for its page supersedes a page-less one, which would otherwise be
-            # stored first and make the fetched text a duplicate.
-            waiting = {entry.guid for entry in pending}
-            harvest.candidates[:] = [c for c in harvest.candidates if c.entry.guid not in waiting]
             await self._read_pages(harvest, visit.feed_id, pending, visit.spec)
 
     async def _process(self, visit: Visit, body: bytes, headers: dict[str, str], base_url: str) -> ProcessedFeed:
@@ -216,6 +212,29 @@ class Harvester:
         if harvest.page_failures:
             harvest.warnings.append(f"{len(harvest.page_failures)} article pages failed and will be tried again")
         return ready
+
+
+def _richest_copies(harvest: Harvest, pending: list[ParsedEntry]) -> list[ParsedEntry]:
+    """An index may list one article in two sitemaps: a news sitemap with its title, an
+    archive with only its URL. The copy that says more decides: a titled copy that concerns
+    no watch keeps its untitled twin from fetching the page, and a copy waiting for its page
+    replaces a page-less twin (which would otherwise be stored first, making the fetched
+    text a duplicate)."""
+    if not pending or not harvest.candidates:
+        return pending
+    ready = {c.entry.guid: c for c in harvest.candidates}
+    kept: list[ParsedEntry] = []
+    for entry in pending:
+        twin = ready.get(entry.guid)
+        if twin is None or _says(entry) >= _says(twin.entry):
+            kept.append(entry)
+            ready.pop(entry.guid, None)
+    harvest.candidates[:] = [c for c in harvest.candidates if ready.get(c.entry.guid) is c]
+    return kept
+
+
+def _says(entry: ParsedEntry) -> int:
+    return len(entry.title) + len(entry.summary)
 
 
 def _unique(entries: Sequence[ParsedEntry]) -> list[ParsedEntry]:

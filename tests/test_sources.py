@@ -385,19 +385,26 @@ def test_sitemap_index_listing_one_article_twice_fetches_its_page_once_and_store
     ).encode()
     archive = (
         '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-        f'<url><loc>{feed_server.url("/a/1-market-stalls-busy-all-day")}</loc><lastmod>{datetime.now(UTC).isoformat()}</lastmod></url></urlset>'
+        f'<url><loc>{feed_server.url("/a/1-market-stalls-busy-all-day")}</loc><lastmod>{datetime.now(UTC).isoformat()}</lastmod></url>'
+        f'<url><loc>{feed_server.url("/a/2")}</loc><lastmod>{datetime.now(UTC).isoformat()}</lastmod></url></urlset>'
     ).encode()
     feed_server.route("/sitemap.xml", index, content_type="application/xml", etag='"i1"')
     feed_server.route("/archive.xml", archive, content_type="application/xml", etag='"a1"')
-    feed_server.route("/news.xml", news_sitemap(feed_server, [("/a/1-market-stalls-busy-all-day", VAGUE_TITLE)]), content_type="application/xml", etag='"n1"')
+    news = [("/a/1-market-stalls-busy-all-day", VAGUE_TITLE), ("/a/2", "أسواق الخضار تشهد إقبالا كبيرا مع انخفاض الحرارة")]
+    feed_server.route("/news.xml", news_sitemap(feed_server, news), content_type="application/xml", etag='"n1"')
+    feed_server.route("/a/2", page(news[1][1], OTHER_TEXT), content_type=HTML)
     feed_server.route("/a/1-market-stalls-busy-all-day", page(VAGUE_TITLE, RELEVANT_TEXT), content_type=HTML)
-    # The archive's entry, titled from its slug, does not look like a candidate; the news
-    # sitemap's does: the page is fetched once and its text is what gets stored.
+    # /a/1: the archive's copy, titled from its slug, does not look like a candidate; the news
+    # sitemap's does: the page is fetched once and its text is what gets stored. /a/2: the
+    # archive's copy has no title at all; the news sitemap's says it concerns no watch: no page.
     config = source_config(tmp_path, db_url, f'[[feeds]]\nid = "s"\ntype = "sitemap"\nurl = "{feed_server.url("/sitemap.xml")}"\n')
     store = open_store(config)
     [report] = poll(config, store)
     assert report.error is None and report.pages_fetched == 1 and feed_server.hits("/a/1-market-stalls-busy-all-day") == 1
-    [article] = articles(store)
+    assert feed_server.hits("/a/2") == 0
+    by_link = {a.link: a for a in articles(store)}
+    market, article = by_link[feed_server.url("/a/2")], by_link[feed_server.url("/a/1-market-stalls-busy-all-day")]
+    assert market.title == news[1][1] and not market.full_text
     assert article.full_text and article.flagged and article.title == VAGUE_TITLE
     # The index is read in full at every poll (it may list changed sitemaps while unchanged itself).
     poll(config, store)
