@@ -17,33 +17,37 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import structlog  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import structlog
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from monitor.arabic import normalized_words  # noqa: E402
-from monitor.models import utcnow  # noqa: E402
-from monitor.search import SearchRequest, index_text, mark_snippet, parse_query, search_word  # noqa: E402
-from monitor.store import make_engine, upgrade  # noqa: E402
-from monitor.store.search import insert_rows, search  # noqa: E402
+from monitor.arabic import normalized_words
+from monitor.search import (
+    SearchRequest,
+    index_text,
+    mark_snippet,
+    parse_query,
+    search_word,
+)
+from monitor.store import make_engine, upgrade
+from monitor.store.search import insert_rows, search
 
 CORPUS = REPO.parent / "shared" / "corpus"
 BATCH = 5000
 FEEDS = 50
-NOW = datetime(2026, 11, 26, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 QUERIES = [
     ("الحوار الاستراتيجي", {}),
@@ -86,7 +90,7 @@ def corpus_words() -> tuple[list[tuple[str, str]], list[str]]:
     return words, sentences
 
 
-def synthetic_rows(count: int, words, sentences, rng: random.Random, start_id: int = 1):  # noqa: ANN001, ANN201
+def synthetic_rows(count: int, words, sentences, rng: random.Random, start_id: int = 1):
     """Batches of (id, feed, title, text, title words, text words, published, flagged, watch)."""
     batch = []
     for article_id in range(start_id, start_id + count):
@@ -113,7 +117,7 @@ def synthetic_rows(count: int, words, sentences, rng: random.Random, start_id: i
         yield batch
 
 
-def build(engine, count: int, seed: int) -> dict[str, float]:  # noqa: ANN001
+def build(engine, count: int, seed: int) -> dict[str, float]:
     words, sentences = corpus_words()
     rng = random.Random(seed)
     figures = {"insert_article_s": 0.0, "insert_index_s": 0.0}
@@ -144,7 +148,7 @@ def build(engine, count: int, seed: int) -> dict[str, float]:  # noqa: ANN001
     return figures
 
 
-def run_queries(engine, repeats: int) -> list[tuple[str, float, float, int, list[float]]]:  # noqa: ANN001
+def run_queries(engine, repeats: int) -> list[tuple[str, float, float, int, list[float]]]:
     """(query, median ms, p95 ms, results, every time) per query, the snippets of the results included."""
     from monitor.export import parse_since
 
@@ -170,7 +174,7 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
-def index_size(engine) -> str:  # noqa: ANN001
+def index_size(engine) -> str:
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             try:

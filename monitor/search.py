@@ -69,8 +69,7 @@ _ENGLISH_PLURAL = re.compile("^[a-z]{3,}s$")
 # Words that say nothing alone, dropped from a query that has other words (a phrase keeps
 # them): they are in most articles, and asking for them only costs time.
 _STOP_WORDS = frozenset(
-    "a an and are as at be by for from has in is it of on or that the to was were with "
-    "في من على الي عن ان او مع هذا هذه التي الذي ما لا قد ثم كما".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "in", "is", "it", "of", "on", "or", "that", "the", "to", "was", "were", "with", "في", "من", "على", "الي", "عن", "ان", "او", "مع", "هذا", "هذه", "التي", "الذي", "ما", "لا", "قد", "ثم", "كما"]
 )
 
 

@@ -5,13 +5,13 @@ built by migration 0009 for an archive that already holds articles."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import text
 
+from alembic import command
 from monitor.cli import main
 from monitor.config import Config
 from monitor.models import utcnow
@@ -29,7 +29,7 @@ from monitor.store import PollResult, Store, alembic_config, make_engine, upgrad
 from monitor.store.search import fts5_expression, search
 from tests.conftest import make_config
 
-NOW = datetime(2026, 11, 20, 8, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 8, tzinfo=UTC)
 
 # Invented texts: each names what a test looks for.
 ARTICLES = {
@@ -84,7 +84,7 @@ def found(store: Store, query: str, **options: object) -> list[str]:
 
 
 @pytest.fixture()
-def archive(tmp_path: Path, db_url: str):  # noqa: ANN201
+def archive(tmp_path: Path, db_url: str):
     config, store = open_archive(tmp_path, db_url)
     store_entries(store, config, [entry(guid, title, body) for guid, (title, body) in ARTICLES.items()])
     yield config, store
@@ -161,7 +161,7 @@ def test_since_in_the_future_and_unknown_watches_are_refused() -> None:
 # -- both engines ----------------------------------------------------------------------------
 
 
-def test_clitic_and_letter_variant_forms_are_found(archive) -> None:  # noqa: ANN001
+def test_clitic_and_letter_variant_forms_are_found(archive) -> None:
     _, store = archive
     assert "clitic" in found(store, "الحوار الاستراتيجي")
     assert "clitic" in found(store, "«الحوار الاستراتيجي»")
@@ -170,14 +170,14 @@ def test_clitic_and_letter_variant_forms_are_found(archive) -> None:  # noqa: AN
     assert found(store, "talk") == ["english"] == found(store, "Strategic Talks")
 
 
-def test_title_matches_rank_above_text_matches(archive) -> None:  # noqa: ANN001
+def test_title_matches_rank_above_text_matches(archive) -> None:
     _, store = archive
     ranked = found(store, "الحوار الاستراتيجي")
     assert ranked[0] == "title"
     assert set(ranked) == {"title", "body", "clitic", "split"}
 
 
-def test_a_phrase_needs_its_words_together_and_in_order(archive) -> None:  # noqa: ANN001
+def test_a_phrase_needs_its_words_together_and_in_order(archive) -> None:
     _, store = archive
     assert "split" in found(store, "حوار استراتيجي")
     assert "split" not in found(store, '"حوار استراتيجي"')
@@ -202,7 +202,7 @@ def test_filters_since_flagged_and_watch(tmp_path: Path, db_url: str) -> None:
     store.engine.dispose()
 
 
-def test_a_repaired_article_is_found_by_its_new_text_only(archive) -> None:  # noqa: ANN001
+def test_a_repaired_article_is_found_by_its_new_text_only(archive) -> None:
     from sqlmodel import select
 
     from monitor.models import Article
@@ -223,7 +223,7 @@ def test_a_repaired_article_is_found_by_its_new_text_only(archive) -> None:  # n
     assert found(store, "سليم") == ["suspect"]
 
 
-def test_the_command_prints_results_and_json_lines(archive, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_command_prints_results_and_json_lines(archive, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     config, _ = archive
     assert main(["--config", str(config.source), "search", "الحوار الاستراتيجي", "--json", "--limit", "2"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -237,7 +237,7 @@ def test_the_command_prints_results_and_json_lines(archive, capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("query", ["...", "AND", "NEAR", "*", "^", "title:", '"الحوار', "ا" * 200, "x"])
-def test_the_command_refuses_bad_input_in_one_line(archive, capsys: pytest.CaptureFixture[str], query: str) -> None:  # noqa: ANN001
+def test_the_command_refuses_bad_input_in_one_line(archive, capsys: pytest.CaptureFixture[str], query: str) -> None:
     config, _ = archive
     argv = ["--config", str(config.source), "search", query]
     if query == "x":

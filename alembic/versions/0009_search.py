@@ -10,8 +10,12 @@ Revises: 0008
 Create Date: 2026-11-26
 """
 from alembic import op
-
-from monitor.store.search import create_index, create_postgres_gin, drop_index, fill_index
+from monitor.store.search import (
+    create_index,
+    create_postgres_gin,
+    drop_index,
+    fill_index,
+)
 
 revision = "0009"
 down_revision = "0008"
