@@ -31,6 +31,7 @@ from monitor.sources.fetch import FetchOutcome  # noqa: E402
 from monitor.models import utcnow  # noqa: E402
 from monitor.sources.parse import parse_feed  # noqa: E402
 from monitor.pipeline import prepare_entry  # noqa: E402
+from monitor.store.search import catch_up  # noqa: E402
 from monitor.store import PollResult  # noqa: E402
 from poll_bench import CORPUS, corpus_articles, filler_vocabulary, make_items, rss  # noqa: E402
 
@@ -92,6 +93,10 @@ def main() -> None:
             stored = store.article_count()
             figures[mode] = seconds
             print(f"{mode:9}: {seconds:6.2f} s  {stored / seconds:8.0f} articles/s  stored={stored}")
+            started = time.perf_counter()
+            indexed = catch_up(store.engine)  # the search index, after the writes (as the daemon does)
+            seconds = time.perf_counter() - started
+            print(f"{'':9}  then the search index catches up: {seconds:6.2f} s  {indexed / seconds:8.0f} articles/s")
     print(f"grouped is {figures['per-feed'] / figures['grouped']:.2f}x per-feed")
 
 

@@ -205,7 +205,9 @@ def cmd_poll(config: Config, args: argparse.Namespace) -> int:
 
     async def one_pass() -> list:
         async with Poller(config, store) as poller:
-            return await poller.poll_due(only=only)
+            reports = await poller.poll_due(only=only)
+            await poller.index_for_search()
+            return reports
 
     reports = asyncio.run(one_pass())
     out = sys.stdout

@@ -229,6 +229,8 @@ class Daemon:
         try:
             started = utcnow()
             reports = await poller.poll_due()
+            if any(report.new_articles for report in reports):
+                await poller.index_for_search()
             if self.metrics is not None and reports:
                 await self._count_pass(reports, started)
         except asyncio.CancelledError:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -99,6 +100,7 @@ class Article(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("feed_id", "guid", name="uq_article_feed_guid"),
         Index("ix_article_published", "published_at"),
+        Index("ix_article_search_pending", "id", sqlite_where=text("search_pending"), postgresql_where=text("search_pending")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -131,6 +133,8 @@ class Article(SQLModel, table=True):
     source_type: str = Field(default="rss", sa_column=Column(String(16), nullable=False, server_default="rss"))
     full_text: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
     page_error: str | None = Field(default=None, sa_column=Column(Text))
+    # Stored but not in the search index yet (monitor.store.search.catch_up indexes it).
+    search_pending: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class PageAttempt(SQLModel, table=True):

@@ -32,6 +32,7 @@ from monitor.sources.fetch import FeedRequest, Fetcher, FetchOutcome, backoff_de
 from monitor.sources.robots import RobotsPolicy
 from monitor.store import HOST, DueFeed, PollResult, Store, pid_alive, this_process
 from monitor.store.group_commit import GroupWriter
+from monitor.store.search import catch_up
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +136,11 @@ class Poller:
             self._passes -= 1
             if not self._passes:
                 self._idle.set()
+
+    async def index_for_search(self) -> int:
+        """Index the articles the passes stored (monitor.store.search.catch_up), on the
+        database thread between writes: the search index costs the polling pass nothing."""
+        return await self._in_db(catch_up, self.store.engine)
 
     def _claim(self, only: Sequence[str] | None) -> list[DueFeed]:
         """Free what dead processes of this host still hold (a daemon killed beside this one

@@ -26,7 +26,7 @@ from monitor.search import (
 from monitor.sources.fetch import FetchOutcome
 from monitor.sources.parse import ParsedEntry
 from monitor.store import PollResult, Store, alembic_config, make_engine, upgrade
-from monitor.store.search import fts5_expression, search
+from monitor.store.search import catch_up, fts5_expression, search
 from tests.conftest import make_config
 
 NOW = datetime(2026, 11, 20, 8, tzinfo=UTC)
@@ -79,6 +79,7 @@ def found(store: Store, query: str, **options: object) -> list[str]:
         query, since=options.get("since"), flagged=bool(options.get("flagged")), watch=options.get("watch"),  # type: ignore[arg-type]
         limit=20, known_watches=["kw-us", "kw-uk"], now=NOW + timedelta(days=1),
     )
+    catch_up(store.engine)  # what `monitor search` and the daemon do after a polling pass
     with store.engine.connect() as connection:
         return [hit.url.rsplit("/", 1)[1] for hit in search(connection, request)]  # type: ignore[union-attr]
 
@@ -300,3 +301,26 @@ def test_the_index_is_the_only_schema_the_models_do_not_describe(db_url: str) ->
         "ix_article_search_document",  # PostgreSQL's GIN index
     }
     engine.dispose()
+
+
+def test_new_articles_wait_outside_the_writes_and_are_indexed_once_by_catch_up(tmp_path: Path, db_url: str) -> None:
+    """The writer only marks new articles pending (indexing in its transactions tripled its
+    time); catch_up indexes each exactly once, and a search catches up first."""
+    from sqlalchemy import text as sql
+
+    config, store = open_archive(tmp_path, db_url)
+    store_entries(store, config, [entry(guid, title, body) for guid, (title, body) in ARTICLES.items()])
+
+    def pending() -> int:
+        with store.engine.connect() as connection:
+            return connection.execute(sql("SELECT count(*) FROM article WHERE search_pending")).scalar_one()
+
+    assert pending() == len(ARTICLES)
+    with store.engine.connect() as connection:  # not searchable before the catch-up
+        request = search_request("الحوار الاستراتيجي", since=None, flagged=False, watch=None, limit=20,
+                                 known_watches=["kw-us", "kw-uk"], now=NOW + timedelta(days=1))
+        assert search(connection, request) == []
+    assert catch_up(store.engine, batch=2) == len(ARTICLES)  # several batches
+    assert pending() == 0 and catch_up(store.engine) == 0
+    assert "clitic" in found(store, "الحوار الاستراتيجي")
+    store.engine.dispose()

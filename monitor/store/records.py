@@ -5,14 +5,13 @@ that `poll` depends on `store` and never the other way round."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.dedup import ArticleFeatures, DedupConfig
 from monitor.sources.fetch import FetchOutcome
 from monitor.sources.parse import ParsedEntry
 from monitor.relevance import Decision
-from monitor.search import index_text
 from monitor.store.feeds import DueFeed
 
 
@@ -29,14 +28,6 @@ class Candidate:
     source_type: str = "rss"  # "rss" | "sitemap" | "html"
     full_text: bool = False  # entry.summary is the text extracted from the article's page
     page_error: str | None = None  # why the article's page, when fetched, gave no text
-    # The search index's words for the title and the text (monitor.search.index_text), made
-    # with the candidate, i.e. in the worker: ~50 µs an article the single writer would pay.
-    search_title: str = field(init=False, repr=False, compare=False)
-    search_body: str = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "search_title", index_text(self.entry.title))
-        object.__setattr__(self, "search_body", index_text(self.entry.summary))
 
 
 @dataclass(frozen=True)

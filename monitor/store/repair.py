@@ -56,7 +56,8 @@ def _repair_one(session: Session, article: Article, item: Incoming, rules_finger
     candidate = item.candidate
     entry, decision, features = candidate.entry, candidate.decision, candidate.features
     assert article.id is not None
-    reindex_article(session.connection(), article.id, (article.title, article.summary), (entry.title, entry.summary))
+    if not article.search_pending:  # a pending article is indexed later, with the text it has then
+        reindex_article(session.connection(), article.id, (article.title, article.summary), (entry.title, entry.summary))
     article.title, article.summary, article.author = entry.title, entry.summary, entry.author
     article.fingerprint, article.features = features.fingerprint, candidate.features_blob
     article.flagged, article.watch, article.round = decision.flagged, decision.watch, decision.round

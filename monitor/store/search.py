@@ -18,7 +18,7 @@ phraseto_tsquery for PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -112,25 +112,39 @@ def insert_rows(connection: Connection, rows: Sequence[tuple[int, str, str]]) ->
         connection.exec_driver_sql(f"INSERT INTO {SEARCH_TABLE} (article_id, document) VALUES {_PG_DOCUMENT}", list(rows))
 
 
-def index_new_articles(connection: Connection, rows: Iterable[tuple[str, str, str, str]]) -> None:
-    """Index articles just inserted by the writer, found by (feed id, guid), with their words
-    as computed in the worker: (feed id, guid, title words, text words)."""
-    params = [(title, body, feed_id, guid) for feed_id, guid, title, body in rows]
-    if not params:
-        return
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(
-            f"INSERT INTO {SEARCH_TABLE} (rowid, title, body)"
-            " SELECT id, ?, ? FROM article WHERE feed_id = ? AND guid = ?",
-            params,
-        )
-    else:
-        connection.exec_driver_sql(
-            f"INSERT INTO {SEARCH_TABLE} (article_id, document)"
-            " SELECT id, setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B')"
-            " FROM article WHERE feed_id = %s AND guid = %s",
-            params,
-        )
+def catch_up(engine: Engine, batch: int = REBUILD_BATCH) -> int:
+    """Index every article stored since the last catch-up, `batch` per transaction, and
+    return how many. The writer only marks new articles `search_pending`: indexing inside
+    its transactions tripled the writer's time (bench/store_bench.py), so the daemon calls
+    this after each polling pass, and a search calls it first so that it sees everything.
+    Two daemons may run it at once: each batch takes its rows with FOR UPDATE SKIP LOCKED on
+    PostgreSQL; SQLite has one writer at a time."""
+    indexed = 0
+    while True:
+        with engine.begin() as connection:
+            done = index_pending(connection, batch)
+        indexed += done
+        if done < batch:
+            if indexed:
+                log.debug("search index caught up", articles=indexed)
+            return indexed
+
+
+def index_pending(connection: Connection, batch: int = REBUILD_BATCH) -> int:
+    """Index up to `batch` pending articles in the caller's transaction."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.dialect.name == "postgresql" else ""
+    rows = connection.execute(
+        text(f"SELECT id, title, summary FROM article WHERE search_pending ORDER BY id LIMIT :n{lock}"), {"n": batch}
+    ).all()
+    if not rows:
+        return 0
+    insert_rows(connection, [(row.id, index_text(row.title), index_text(row.summary)) for row in rows])
+    ids = [row.id for row in rows]
+    connection.execute(
+        text("UPDATE article SET search_pending = :no WHERE id IN :ids").bindparams(bindparam("ids", expanding=True)),
+        {"no": False, "ids": ids},
+    )
+    return len(rows)
 
 
 def reindex_article(connection: Connection, article_id: int, old: tuple[str, str], new: tuple[str, str]) -> None:
@@ -161,6 +175,7 @@ _PG_DOCUMENT = "(%s, setweight(to_tsvector('simple', %s), 'A') || setweight(to_t
 
 
 def search_archive(engine: Engine, request: SearchRequest) -> list[SearchHit]:
+    catch_up(engine)  # what the last polling pass stored is searchable too
     with engine.connect() as connection:
         return search(connection, request)
 
@@ -307,7 +322,8 @@ __all__ = [
     "SEARCH_TABLE",
     "create_index",
     "fill_index",
-    "index_new_articles",
+    "catch_up",
+    "index_pending",
     "insert_rows",
     "is_search_index",
     "rebuild_index",

@@ -16,7 +16,6 @@ from monitor import dedup
 from monitor.dedup import ArticleFeatures, DedupConfig, StoryExtent
 from monitor.models import AlertSent, Article, ArticleBand, DigestItem, Story
 from monitor.store.records import Candidate, Incoming, InsertOutcome
-from monitor.store.search import index_new_articles
 from monitor.store.stories import mark_story_flagged
 
 
@@ -101,7 +100,7 @@ _ARTICLE_COLUMNS = (
     "summary", "author", "language", "published_at", "published_is_fallback",
     "first_seen_at", "rules_fingerprint", "features", "duplicate_of", "story_id",
     "flagged", "watch", "round", "score", "decision", "text_suspect",
-    "source_type", "full_text", "page_error",
+    "source_type", "full_text", "page_error", "search_pending",
 )
 
 
@@ -181,10 +180,6 @@ class SqlDedup:
                 self._read_article_ids(
                     [plan for plan in chosen if plan.new_story or plan.referenced or plan.candidate.features.band_hashes]
                 )
-        index_new_articles(  # the search index, in the batch's transaction
-            self.session.connection(),
-            [(plan.feed_id, plan.candidate.entry.guid, plan.candidate.search_title, plan.candidate.search_body) for plan in active],
-        )
         headlines = [{"id": plan.story_id, "headline_article_id": plan.article_id} for plan in active if plan.new_story]
         if headlines:
             self.session.execute(update(Story), headlines)
@@ -329,6 +324,7 @@ class SqlDedup:
             plan.seen_at, rules_fingerprint, plan.candidate.features_blob, plan.duplicate_of, plan.story_id,
             decision.flagged, decision.watch, decision.round, decision.score, plan.candidate.decision_json,
             entry.text_suspect, plan.candidate.source_type, plan.candidate.full_text, plan.candidate.page_error,
+            True,  # indexed for search after the pass (monitor.store.search.catch_up)
         )
 
     def _stored_keys(self, items: Sequence[Incoming]) -> set[tuple[str, str]]:
