@@ -20,7 +20,7 @@ import structlog
 from monitor.dedup import canonical_url
 from monitor.pipeline import ProcessedFeed, process_feed_body, process_pages
 from monitor.sources.document import SourceSpec
-from monitor.sources.fetch import FeedRequest, Fetcher, FetchOutcome
+from monitor.sources.fetch import FeedRequest, Fetcher, FetchOutcome, failed_outcome
 from monitor.sources.pages import PageFetch, fetch_pages, order_for_fetching
 from monitor.sources.parse import ParsedEntry
 from monitor.sources.robots import RobotsPolicy
@@ -120,7 +120,7 @@ class Harvester:
         if spec.type != "rss":
             verdict = await self.robots.check(request.url)
             if not verdict.allowed:
-                return _refused(request, verdict.reason)
+                return failed_outcome(request, f"not fetched: {verdict.reason}")
         return await self.fetcher.fetch(request)
 
     @staticmethod
@@ -252,22 +252,3 @@ def _unique(entries: Sequence[ParsedEntry]) -> list[ParsedEntry]:
 def _host(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
-
-
-def _refused(request: FeedRequest, reason: str) -> FetchOutcome:
-    return FetchOutcome(
-        feed_id=request.feed_id,
-        requested_url=request.url,
-        final_url=None,
-        permanent_redirect=None,
-        status="error",
-        http_status=None,
-        body=None,
-        headers={},
-        etag=None,
-        last_modified=None,
-        body_hash=None,
-        retry_after=None,
-        error=f"not fetched: {reason}",
-        elapsed=0.0,
-    )

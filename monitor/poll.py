@@ -69,13 +69,7 @@ class Poller:
 
     async def __aenter__(self) -> Poller:
         polling = self.config.polling
-        self._fetcher = Fetcher(
-            concurrency=polling.concurrency,
-            per_host=polling.per_host,
-            timeout=polling.timeout.total_seconds(),
-            max_bytes=polling.max_bytes,
-            user_agent=polling.user_agent,
-        )
+        self._fetcher = Fetcher.for_polling(polling)
         await self._fetcher.__aenter__()
         self._pool = self._make_pool()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")

@@ -55,13 +55,7 @@ async def _check(config: Config, feed: FeedConfig) -> SourceCheck:
         async def work(function: Callable[..., Any], *args: Any) -> Any:
             return await loop.run_in_executor(pool, function, *args)
 
-        async with Fetcher(
-            concurrency=polling.concurrency,
-            per_host=polling.per_host,
-            timeout=polling.timeout.total_seconds(),
-            max_bytes=polling.max_bytes,
-            user_agent=polling.user_agent,
-        ) as fetcher:
+        async with Fetcher.for_polling(polling) as fetcher:
             robots = RobotsPolicy(fetcher, polling.user_agent)
             harvester = Harvester(fetcher, robots, work)
             request = FeedRequest(feed_id=feed.id, url=feed.url)

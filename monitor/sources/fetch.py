@@ -102,6 +102,17 @@ class Fetcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
 
+    @classmethod
+    def for_polling(cls, polling: Any) -> Fetcher:
+        """The fetcher a [polling] section (monitor.config.PollingSection) describes."""
+        return cls(
+            concurrency=polling.concurrency,
+            per_host=polling.per_host,
+            timeout=polling.timeout.total_seconds(),
+            max_bytes=polling.max_bytes,
+            user_agent=polling.user_agent,
+        )
+
     async def __aenter__(self) -> Self:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
@@ -172,21 +183,11 @@ class Fetcher:
             http_status=response.status, headers=response.headers,
         )
         if response.status == 304:
-            return FetchOutcome(
-                **common, status="not_modified", body=None, etag=response.headers.get("etag") or req.etag,
-                last_modified=response.headers.get("last-modified") or req.last_modified,
-                body_hash=req.last_body_hash, retry_after=None, error=None, elapsed=time.perf_counter() - started,
-            )
+            return _not_modified(common, req, started)
         if response.status not in OK_STATUSES:
             reason = f"HTTP {response.status} {response.reason}".rstrip()
             return _response_failure(common, f"{reason} (read over HTTP/1.0: {why})", started)
-        body_hash = hashlib.sha256(response.body).hexdigest()
-        unchanged = req.last_body_hash is not None and body_hash == req.last_body_hash
-        return FetchOutcome(
-            **common, status="unchanged" if unchanged else "ok", body=None if unchanged else response.body,
-            etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
-            body_hash=body_hash, retry_after=None, error=None, elapsed=time.perf_counter() - started,
-        )
+        return _with_body(common, req, response.body, started)
 
     def _host_slot(self, url: str) -> asyncio.Semaphore:
         try:
@@ -215,17 +216,7 @@ class Fetcher:
                 headers=response_headers,
             )
             if status == 304:
-                return FetchOutcome(
-                    **common,
-                    status="not_modified",
-                    body=None,
-                    etag=response_headers.get("etag") or req.etag,
-                    last_modified=response_headers.get("last-modified") or req.last_modified,
-                    body_hash=req.last_body_hash,
-                    retry_after=None,
-                    error=None,
-                    elapsed=time.perf_counter() - started,
-                )
+                return _not_modified(common, req, started)
             if status not in OK_STATUSES:
                 retry_after = (
                     parse_retry_after(response_headers.get("retry-after")) if status in RETRY_AFTER_STATUSES else None
@@ -236,19 +227,7 @@ class Fetcher:
             except (FetchFailed, httpx.HTTPError) as exc:
                 message = str(exc) if isinstance(exc, FetchFailed) else describe_http_error(exc, self.timeout)
                 return _response_failure(common, message, started)
-        body_hash = hashlib.sha256(body).hexdigest()
-        unchanged = req.last_body_hash is not None and body_hash == req.last_body_hash
-        return FetchOutcome(
-            **common,
-            status="unchanged" if unchanged else "ok",
-            body=None if unchanged else body,
-            etag=response_headers.get("etag"),
-            last_modified=response_headers.get("last-modified"),
-            body_hash=body_hash,
-            retry_after=None,
-            error=None,
-            elapsed=time.perf_counter() - started,
-        )
+        return _with_body(common, req, body, started)
 
 
 def conditional_headers(req: FeedRequest) -> dict[str, str]:
@@ -477,6 +456,45 @@ def _response_failure(
         error=error,
         elapsed=time.perf_counter() - started,
     )
+
+
+def _not_modified(common: dict[str, Any], req: FeedRequest, started: float) -> FetchOutcome:
+    """A 304: the validators the server sent, else the ones the request carried."""
+    headers = common["headers"]
+    return FetchOutcome(
+        **common,
+        status="not_modified",
+        body=None,
+        etag=headers.get("etag") or req.etag,
+        last_modified=headers.get("last-modified") or req.last_modified,
+        body_hash=req.last_body_hash,
+        retry_after=None,
+        error=None,
+        elapsed=time.perf_counter() - started,
+    )
+
+
+def _with_body(common: dict[str, Any], req: FeedRequest, body: bytes, started: float) -> FetchOutcome:
+    """A 200: "unchanged" (and no body) when it hashes like the last body stored."""
+    headers = common["headers"]
+    body_hash = hashlib.sha256(body).hexdigest()
+    unchanged = req.last_body_hash is not None and body_hash == req.last_body_hash
+    return FetchOutcome(
+        **common,
+        status="unchanged" if unchanged else "ok",
+        body=None if unchanged else body,
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        body_hash=body_hash,
+        retry_after=None,
+        error=None,
+        elapsed=time.perf_counter() - started,
+    )
+
+
+def failed_outcome(req: FeedRequest, error: str) -> FetchOutcome:
+    """A fetch that did not happen (robots.txt said no): an error outcome like any other."""
+    return _failure(req, error, time.perf_counter())
 
 
 def _failure(req: FeedRequest, error: str, started: float) -> FetchOutcome:
