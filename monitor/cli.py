@@ -70,6 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("reclassify", help="apply changed rules to stored articles").set_defaults(func=cmd_reclassify)
 
+    rules = commands.add_parser("rules", help="review rule changes").add_subparsers(dest="rules_command", required=True)
+    rules_diff = rules.add_parser("diff", help="what NEW_CONFIG's rules would change in the stored decisions (stores nothing)")
+    rules_diff.add_argument("new_config", metavar="NEW_CONFIG"), rules_diff.add_argument("--json", action="store_true")
+    rules_diff.add_argument("--since", metavar="DURATION|DATE", help="only articles first seen at/after: 30d, 2026-11-01")
+    rules_diff.set_defaults(func=cmd_rules_diff)
+    rules_test = rules.add_parser("test", help="score the rules (of CONFIG, default --config) on the labelled articles")
+    rules_test.add_argument("rules_config", nargs="?", metavar="CONFIG"), rules_test.add_argument("--json", action="store_true")
+    rules_test.set_defaults(func=cmd_rules_test)
+    label = commands.add_parser("label", help="store the analyst's verdict on a stored article (for `rules test`)")
+    label.add_argument("article_id", type=int, metavar="ARTICLE_ID"), label.add_argument("verdict", choices=["relevant", "irrelevant"])
+    label.add_argument("--watch", metavar="ID"), label.add_argument("--round", type=int, metavar="N")
+    label.add_argument("--note", metavar="TEXT", help="why (shown by `rules test`)")
+    label.set_defaults(func=cmd_label)
+
     export = commands.add_parser("export", help="the stored articles as JSON Lines (a contract: see the README)")
     export.add_argument("--since", metavar="DURATION|DATE", help="first seen at/after: 30d, 12h, 2026-11-01, 2026-11-01T08:00Z")
     export.add_argument("--flagged", action="store_true", help="only flagged articles")
@@ -335,6 +349,24 @@ def cmd_reclassify(config: Config, args: argparse.Namespace) -> int:
     changed = store.reclassify(config.rules)
     sys.stdout.write(f"{changed} articles changed decision\n")
     return EXIT_OK
+
+
+def cmd_rules_diff(config: Config, args: argparse.Namespace) -> int:
+    from monitor.rules_review import rules_diff_command
+
+    return rules_diff_command(config, args.new_config, args.since, args.json, sys.stdout, sys.stderr)
+
+
+def cmd_rules_test(config: Config, args: argparse.Namespace) -> int:
+    from monitor.rules_review import rules_test_command
+
+    return rules_test_command(config, args.rules_config, args.json, sys.stdout)
+
+
+def cmd_label(config: Config, args: argparse.Namespace) -> int:
+    from monitor.rules_review import label_command
+
+    return label_command(config, args.article_id, args.verdict, args.watch, args.round, args.note, sys.stdout, sys.stderr)
 
 
 def cmd_sources_check(config: Config, args: argparse.Namespace) -> int:

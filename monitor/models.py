@@ -92,6 +92,8 @@ class Story(SQLModel, table=True):
     # round. Membership is checked against these (dedup.story_admits).
     first_published_at: datetime | None = Field(default=None, sa_column=_ts())
     last_published_at: datetime | None = Field(default=None, sa_column=_ts())
+    # Its one kind of happening (a preview, the session, a working group...: dedup.events).
+    event: str | None = Field(default=None, max_length=24)
 
 
 class Article(SQLModel, table=True):
@@ -250,3 +252,19 @@ class DaemonProcess(SQLModel, table=True):
     heartbeat_at: datetime = Field(sa_column=_ts(nullable=False))
     version: str = Field(default="", max_length=32)
     metrics_listen: str | None = Field(default=None, max_length=255)
+
+
+class ArticleLabel(SQLModel, table=True):
+    """The analyst's verdict on one stored article (`monitor label`), the ground truth that
+    `monitor rules test` scores the rules against. One per article: labelling again replaces
+    it. `watch` and `round` are given only with "relevant" (`round` only when the analyst
+    says which round it is, so round accuracy counts only the rounds someone checked)."""
+
+    __tablename__ = "article_label"
+
+    article_id: int = Field(foreign_key="article.id", primary_key=True)
+    verdict: str = Field(max_length=16)  # "relevant" | "irrelevant"
+    watch: str | None = Field(default=None, max_length=64)
+    round: int | None = None
+    labelled_at: datetime = Field(sa_column=_ts(nullable=False))
+    note: str | None = Field(default=None, sa_column=Column(Text))
