@@ -177,6 +177,9 @@ class DigestConfig(_Templated):
     channels: list[str] = Field(min_length=1)
     send_empty: bool = False
     max_age: Duration | None = None
+    # The reader's language: labels, dates, tags, and each story's headline article when the
+    # story has one in it (else the other language's). "ar" or "en".
+    language: Literal["ar", "en"] = "ar"
 
     @field_validator("at")
     @classmethod
@@ -193,6 +196,7 @@ class AlertConfig(_Templated):
     watches: list[str] = Field(min_length=1)
     min_score: float = Field(0, ge=0)
     channels: list[str] = Field(min_length=1)
+    language: Literal["ar", "en"] = "ar"  # as for [[digests]]
 
 
 # -- secrets ---------------------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""Rendering of digests and alerts: Arabic, right-to-left email and the webhook JSON bodies.
+"""Rendering of digests and alerts: the email (right-to-left Arabic or left-to-right English)
+and the webhook JSON bodies.
 
 Pure: the only I/O is loading Jinja2 templates. Everything taken from a feed (titles,
 excerpts, source names, links) is untrusted, so the templates autoescape, highlights are
 passed as text segments rather than pre-built markup, and only http(s) links become hrefs.
 The view objects below hold display-ready values, so a template override (from a digest's
-`template_dir`) is presentation only and cannot get escaping or link filtering wrong.
+`template_dir`) is presentation only and cannot get escaping or link filtering wrong. The
+words around the content come from the digest language's label table (monitor.digest_labels),
+which the views carry to the templates.
 
 A digest's HTML is kept under HTML_BUDGET_BYTES (Gmail clips longer messages): past what fits,
 stories become compact entries, then links, and at worst are counted (see digest_fit); the
@@ -19,7 +22,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from datetime import timezone as dt_timezone
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
@@ -28,8 +30,22 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
 
-DIGEST_TITLE = "موجز الحوارات الاستراتيجية"
-ALERT_TITLE = "تنبيه عاجل"
+from monitor.digest_labels import (
+    ARABIC,
+    CountForms,
+    Labels,
+    arabic_plural_category,
+    aware,
+    labels_for,
+)
+
+__all__ = ["CountForms", "arabic_plural_category", "aware"]  # re-exported: older imports use them from here
+
+DIGEST_TITLE = ARABIC.digest_title
+ALERT_TITLE = ARABIC.alert_title
+NEWS = ARABIC.news
+OTHER_NEWS = ARABIC.other_news
+OTHER_OUTLETS = ARABIC.other_outlets
 SUBJECT_HEADLINE_CHARS = 110
 PAYLOAD_VERSION = 1
 HTML_BUDGET_BYTES = 100_000  # Gmail clips past ~102 KB; below it with room for a relay's headers
@@ -38,8 +54,18 @@ HTML_BUDGET_BYTES = 100_000  # Gmail clips past ~102 KB; below it with room for 
 
 
 @dataclass(frozen=True)
+class Outlet:
+    """Another outlet that carried the story, and the language it wrote in ("ar", "en" or
+    None when unknown), so the reader knows a write-up exists in the other language."""
+
+    name: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class DigestItem:
-    """One story as the reader sees it: its headline article plus what the story adds."""
+    """One story as the reader sees it: the article chosen for the digest's language (its
+    headline, link, source and excerpt) plus what the rest of the story adds."""
 
     story_id: str
     headline: str
@@ -49,11 +75,13 @@ class DigestItem:
     watch: str
     watch_title: str
     round: int | None
-    topics: tuple[str, ...]
+    topics: tuple[str, ...]  # topic ids ("defense"); the view shows them in the digest's language
     excerpt: str
     highlights: tuple[tuple[int, int], ...]  # [start, end) offsets into `excerpt`
-    also_reported_by: tuple[str, ...]
+    also_reported_by: tuple[Outlet, ...]
     more_outlets: int
+    language: str = "ar"  # of the chosen article
+    round_word: str = ""  # the framework's word for a round in the digest's language; "" = the default
 
 
 @dataclass(frozen=True)
@@ -71,69 +99,18 @@ class DigestContent:
     timezone: str
     sections: tuple[DigestSection, ...]
     total: int
+    language: str = "ar"
 
 
-# -- Arabic counting -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CountForms:
-    """The six CLDR plural forms of Arabic; `{n}` is replaced by the number."""
-
-    zero: str
-    one: str
-    two: str
-    few: str
-    many: str
-    other: str
-
-    def format(self, n: int) -> str:
-        return getattr(self, arabic_plural_category(n)).format(n=n)
-
-
-NEWS = CountForms(zero="لا أخبار جديدة", one="خبر واحد", two="خبران", few="{n} أخبار", many="{n} خبرًا", other="{n} خبر")
-OTHER_NEWS = CountForms(
-    zero="", one="خبر آخر", two="خبران آخران", few="{n} أخبار أخرى", many="{n} خبرًا آخر", other="{n} خبر آخر"
-)
-OTHER_OUTLETS = CountForms(
-    zero="", one="مصدر آخر", two="مصدران آخران", few="{n} مصادر أخرى", many="{n} مصدرًا آخر", other="{n} مصدر آخر"
-)
-
-
-def arabic_plural_category(n: int) -> str:
-    """CLDR plural rules for Arabic: 3–10 take the plural, 11–99 the accusative singular."""
-    if n == 0:
-        return "zero"
-    if n == 1:
-        return "one"
-    if n == 2:
-        return "two"
-    if 3 <= n % 100 <= 10:
-        return "few"
-    if 11 <= n % 100 <= 99:
-        return "many"
-    return "other"
-
-
-# -- dates -----------------------------------------------------------------------------------
-
-_MONTHS = ("يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو", "يوليو", "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر", "ديسمبر")
-_WEEKDAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
-
-
-def aware(moment: datetime) -> datetime:
-    """Naive datetimes are UTC here (what SQLite hands back); never the host's local zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt_timezone.utc)
+# -- dates (Arabic; kept for callers of the single-language API) -----------------------------
 
 
 def local_date_label(moment: datetime, tz: ZoneInfo) -> str:
-    local = aware(moment).astimezone(tz)
-    return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}"
+    return ARABIC.date_label(moment, tz)
 
 
 def local_time_label(moment: datetime, tz: ZoneInfo) -> str:
-    local = aware(moment).astimezone(tz)
-    return f"{local.day} {_MONTHS[local.month - 1]} {local.year}، {local:%H:%M}"
+    return ARABIC.time_label(moment, tz)
 
 
 # -- view objects (display-ready values for the templates) -----------------------------------
@@ -154,11 +131,12 @@ class ItemView:
     published_label: str
     partner: str | None
     round_label: str | None
-    topics: tuple[str, ...]
+    topics: tuple[str, ...]  # display names, without the "#"
     segments: tuple[Segment, ...]
     excerpt: str
-    also_reported_by: tuple[str, ...]
+    also_reported_by: tuple[str, ...]  # display names, other-language outlets marked
     more_outlets_label: str | None
+    labels: Labels = ARABIC
 
 
 @dataclass(frozen=True)
@@ -200,6 +178,7 @@ class DigestView:
     timezone: str
     delivery_id: str
     sections: tuple[SectionView, ...]
+    labels: Labels = ARABIC
 
 
 @dataclass(frozen=True)
@@ -211,9 +190,9 @@ class AlertView:
     timezone: str
     delivery_id: str
     item: ItemView
+    labels: Labels = ARABIC
 
 
-_PARTNERS = {"us": "الولايات المتحدة", "usa": "الولايات المتحدة", "uk": "المملكة المتحدة", "gb": "المملكة المتحدة"}
 _SPACE = re.compile(r"\s+")
 
 
@@ -235,9 +214,9 @@ def one_line(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def partner_label(watch: str) -> str | None:
+def partner_label(watch: str, labels: Labels = ARABIC) -> str | None:
     """The partner badge, from the watch id's last part ("kw-us" -> the United States)."""
-    return _PARTNERS.get(watch.rsplit("-", 1)[-1].lower())
+    return labels.partner(watch)
 
 
 def highlight_segments(excerpt: str, highlights: Sequence[tuple[int, int]]) -> tuple[Segment, ...]:
@@ -257,67 +236,73 @@ def highlight_segments(excerpt: str, highlights: Sequence[tuple[int, int]]) -> t
     return tuple(segments)
 
 
-def item_view(item: DigestItem, tz: ZoneInfo) -> ItemView:
-    more = OTHER_OUTLETS.format(item.more_outlets) if item.more_outlets > 0 else None
+def item_view(item: DigestItem, tz: ZoneInfo, labels: Labels = ARABIC) -> ItemView:
+    more = labels.other_outlets.format(item.more_outlets) if item.more_outlets > 0 else None
     return ItemView(
-        headline=one_line(item.headline) or "(بلا عنوان)",
+        headline=one_line(item.headline) or labels.untitled,
         href=safe_href(item.url),
-        source=one_line(item.source),
+        source=labels.outlet(one_line(item.source), item.language),
         published_iso=aware(item.published).isoformat(),
-        published_label=local_time_label(item.published, tz),
-        partner=partner_label(item.watch),
-        round_label=f"الجولة {item.round}" if item.round is not None else None,
-        topics=tuple(one_line(topic) for topic in item.topics if topic.strip()),
+        published_label=labels.time_label(item.published, tz),
+        partner=labels.partner(item.watch),
+        round_label=labels.round_label(item.round, item.round_word) if item.round is not None else None,
+        topics=tuple(labels.topic(one_line(topic)) for topic in item.topics if topic.strip()),
         segments=highlight_segments(item.excerpt, item.highlights),
         excerpt=item.excerpt,
-        also_reported_by=tuple(one_line(name) for name in item.also_reported_by),
+        also_reported_by=tuple(labels.outlet(one_line(outlet.name), outlet.language) for outlet in item.also_reported_by),
         more_outlets_label=more,
+        labels=labels,
     )
 
 
 def digest_subject(content: DigestContent) -> str:
     """e.g. "موجز الحوارات الاستراتيجية — 2026-11-22 — 7 أخبار" (local date of the digest)."""
+    labels = labels_for(content.language)
     day = aware(content.generated_at).astimezone(ZoneInfo(content.timezone)).date().isoformat()
-    return f"{DIGEST_TITLE} — {day} — {NEWS.format(content.total)}"
+    return f"{labels.digest_title} — {day} — {labels.news.format(content.total)}"
 
 
-def alert_subject(item: DigestItem) -> str:
+def alert_subject(item: DigestItem, language: str = "ar") -> str:
     headline = one_line(item.headline)
     if len(headline) > SUBJECT_HEADLINE_CHARS:
         headline = headline[:SUBJECT_HEADLINE_CHARS].rsplit(" ", 1)[0] + " …"
-    return f"{ALERT_TITLE} — {one_line(item.watch_title)}: {headline}"
+    return f"{labels_for(language).alert_title} — {one_line(item.watch_title)}: {headline}"
 
 
 def digest_view(content: DigestContent) -> DigestView:
     tz = ZoneInfo(content.timezone)
+    labels = labels_for(content.language)
     sections = []
     for section in content.sections:
         if section.items:
-            items = tuple(item_view(item, tz) for item in section.items)
+            items = tuple(item_view(item, tz, labels) for item in section.items)
             entries = tuple(EntryView("full", item) for item in items)
-            sections.append(SectionView(one_line(section.title), NEWS.format(len(items)), items, entries))
+            sections.append(SectionView(one_line(section.title), labels.news.format(len(items)), items, entries))
     return DigestView(
         subject=digest_subject(content),
-        title=DIGEST_TITLE,
-        date_label=local_date_label(content.generated_at, tz),
-        count_label=NEWS.format(content.total),
-        generated_label=local_time_label(content.generated_at, tz),
+        title=labels.digest_title,
+        date_label=labels.date_label(content.generated_at, tz),
+        count_label=labels.news.format(content.total),
+        generated_label=labels.time_label(content.generated_at, tz),
         timezone=content.timezone,
         delivery_id=content.delivery_id,
         sections=tuple(sections),
+        labels=labels,
     )
 
 
-def alert_view(item: DigestItem, *, delivery_id: str, generated_at: datetime, timezone: str) -> AlertView:
+def alert_view(item: DigestItem, *, delivery_id: str, generated_at: datetime, timezone: str, language: str = "ar") -> AlertView:
     tz = ZoneInfo(timezone)
+    labels = labels_for(language)
     return AlertView(
-        subject=alert_subject(item),
-        title=ALERT_TITLE,
+        subject=alert_subject(item, language),
+        title=labels.alert_title,
         watch_title=one_line(item.watch_title),
-        generated_label=local_time_label(generated_at, tz),
+        generated_label=labels.time_label(generated_at, tz),
         timezone=timezone,
         delivery_id=delivery_id,
-        item=item_view(item, tz),
+        item=item_view(item, tz, labels),
+        labels=labels,
     )
 
 
@@ -326,11 +311,12 @@ def alert_view(item: DigestItem, *, delivery_id: str, generated_at: datetime, ti
 
 @lru_cache(maxsize=8)
 def template_environment(template_dir: Path | None = None) -> Environment:
-    """Shipped templates, each overridable by a file of the same name in `template_dir`."""
+    """Shipped templates, each overridable by a file of the same name in `template_dir`.
+    `default_labels` (Arabic) is what a macro called by an older override without labels uses."""
     loaders: list[Any] = [PackageLoader("monitor", "templates")]
     if template_dir is not None:
         loaders.insert(0, FileSystemLoader(str(template_dir)))
-    return Environment(
+    environment = Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(enabled_extensions=("html",), disabled_extensions=("txt",), default_for_string=True, default=True),
         undefined=StrictUndefined,
@@ -338,6 +324,8 @@ def template_environment(template_dir: Path | None = None) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    environment.globals["default_labels"] = ARABIC
+    return environment
 
 
 def _render(name: str, template_dir: Path | None, **context: object) -> str:
@@ -365,7 +353,8 @@ def render_alert_text(view: AlertView, template_dir: Path | None = None) -> str:
 # -- email -----------------------------------------------------------------------------------
 
 
-def _message(subject: str, sender: str, recipients: Sequence[str], message_id: str, date: datetime, text: str, html: str) -> EmailMessage:
+def _message(subject: str, sender: str, recipients: Sequence[str], message_id: str, date: datetime, text: str, html: str,
+             language: str = "ar") -> EmailMessage:
     """multipart/alternative, both parts base64 so no relay needs 8BITMIME; the email
     package RFC 2047-encodes the Arabic subject and display names."""
     message = EmailMessage(policy=email.policy.SMTP)
@@ -374,10 +363,10 @@ def _message(subject: str, sender: str, recipients: Sequence[str], message_id: s
     message["To"] = ", ".join(recipients)
     message["Date"] = email.utils.format_datetime(aware(date))
     message["Message-ID"] = message_id
-    message["Content-Language"] = "ar"
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     message.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    message["Content-Language"] = labels_for(language).lang  # after: set_content drops Content-* headers
     return message
 
 
@@ -399,6 +388,7 @@ def render_email(
         content.generated_at,
         text=_render("digest.txt", template_dir, digest=view),
         html=fitted_html(view, template_dir),
+        language=content.language,
     )
 
 
@@ -412,9 +402,10 @@ def render_alert_email(
     generated_at: datetime,
     timezone: str,
     template_dir: Path | None = None,
+    language: str = "ar",
 ) -> EmailMessage:
     delivery_id = message_id.strip("<>").split("@", 1)[0]
-    view = alert_view(item, delivery_id=delivery_id, generated_at=generated_at, timezone=timezone)
+    view = alert_view(item, delivery_id=delivery_id, generated_at=generated_at, timezone=timezone, language=language)
     message = _message(
         view.subject,
         sender,
@@ -423,6 +414,7 @@ def render_alert_email(
         generated_at,
         text=render_alert_text(view, template_dir),
         html=render_alert_html(view, template_dir),
+        language=language,
     )
     message["X-Monitor-Alert"] = alert_id
     return message
@@ -431,7 +423,10 @@ def render_alert_email(
 # -- webhook payloads (schemas documented in docs/webhooks.md) -------------------------------
 
 
-def item_payload(item: DigestItem) -> dict[str, Any]:
+def item_payload(item: DigestItem, language: str = "ar") -> dict[str, Any]:
+    """The keys of version 1 keep their meaning (`topics` are ids, `also_reported_by` names);
+    the display forms in the digest's `language` are added beside them."""
+    labels = labels_for(language)
     return {
         "story_id": item.story_id,
         "headline": item.headline,
@@ -444,8 +439,12 @@ def item_payload(item: DigestItem) -> dict[str, Any]:
         "topics": list(item.topics),
         "excerpt": item.excerpt,
         "highlights": [[start, end] for start, end in item.highlights],
-        "also_reported_by": list(item.also_reported_by),
+        "also_reported_by": [outlet.name for outlet in item.also_reported_by],
         "more_outlets": item.more_outlets,
+        "language": item.language,
+        "round_label": labels.round_label(item.round, item.round_word) if item.round is not None else None,
+        "topic_labels": [labels.topic(topic) for topic in item.topics],
+        "also_reported_outlets": [{"name": outlet.name, "language": outlet.language} for outlet in item.also_reported_by],
     }
 
 
@@ -462,14 +461,19 @@ def digest_payload(content: DigestContent) -> dict[str, Any]:
             "timezone": content.timezone,
             "total": content.total,
             "sections": [
-                {"watch": section.watch, "title": section.title, "items": [item_payload(item) for item in section.items]}
+                {
+                    "watch": section.watch,
+                    "title": section.title,
+                    "items": [item_payload(item, content.language) for item in section.items],
+                }
                 for section in content.sections
             ],
+            "language": content.language,
         },
     }
 
 
-def alert_payload(item: DigestItem, *, alert_id: str, delivery_id: str, generated_at: datetime) -> dict[str, Any]:
+def alert_payload(item: DigestItem, *, alert_id: str, delivery_id: str, generated_at: datetime, language: str = "ar") -> dict[str, Any]:
     return {
         "type": "story.alert",
         "timestamp": aware(generated_at).isoformat(),
@@ -477,7 +481,8 @@ def alert_payload(item: DigestItem, *, alert_id: str, delivery_id: str, generate
             "version": PAYLOAD_VERSION,
             "alert_id": alert_id,
             "delivery_id": delivery_id,
-            "subject": alert_subject(item),
-            "story": item_payload(item),
+            "subject": alert_subject(item, language),
+            "story": item_payload(item, language),
+            "language": language,
         },
     }

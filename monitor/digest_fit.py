@@ -31,14 +31,13 @@ from jinja2 import Environment
 
 from monitor.digest import (
     HTML_BUDGET_BYTES,
-    NEWS,
-    OTHER_NEWS,
     DigestView,
     EntryView,
     ItemView,
     LinkView,
     template_environment,
 )
+from monitor.digest_labels import ARABIC, Labels
 
 log = structlog.get_logger(__name__)
 
@@ -214,6 +213,7 @@ class _TierCosts:
         self.card = env.get_template("_item.html").module.card  # type: ignore[attr-defined]
         self.small = env.get_template("_compact.html").module  # type: ignore[attr-defined]
         self.items = [item for section in view.sections for item in section.items]
+        self.labels = view.labels
         self.known: dict[tuple[int, Tier], int] = {}
 
     def of(self, index: int, tier: Tier) -> int:
@@ -233,7 +233,7 @@ class _TierCosts:
         return 0
 
     def omitted_note(self) -> int:
-        return _size(str(self.small.omitted(OTHER_NEWS.format(1000))))
+        return _size(str(self.small.omitted(self.labels.other_news.format(1000), self.labels)))
 
 
 def brief_headline(headline: str) -> str:
@@ -254,22 +254,23 @@ def with_tiers(view: DigestView, tiers: Sequence[Tier]) -> DigestView:
     start = 0
     for section in view.sections:
         chosen = tiers[start : start + len(section.items)]
-        entries = section_entries(section.items, chosen, first_number=start + 1)
+        entries = section_entries(section.items, chosen, first_number=start + 1, labels=view.labels)
         omitted = sum(1 for tier in chosen if tier == Tier.OMITTED)
-        label = OTHER_NEWS.format(omitted) if omitted else None
+        label = view.labels.other_news.format(omitted) if omitted else None
         sections.append(dataclasses.replace(section, entries=entries, omitted_label=label))
         start += len(section.items)
     return dataclasses.replace(view, sections=tuple(sections))
 
 
-def section_entries(items: Sequence[ItemView], tiers: Sequence[Tier], first_number: int) -> tuple[EntryView, ...]:
+def section_entries(items: Sequence[ItemView], tiers: Sequence[Tier], first_number: int,
+                    labels: Labels = ARABIC) -> tuple[EntryView, ...]:
     """Cards and compact lines one per story; consecutive linked stories gathered in one run."""
     entries: list[EntryView] = []
     run: list[LinkView] = []
 
     def close_run() -> None:
         if run:
-            counted = OTHER_NEWS if entries else NEWS
+            counted = labels.other_news if entries else labels.news
             entries.append(EntryView("links", links=tuple(run), label=counted.format(len(run))))
             run.clear()
 

@@ -16,7 +16,7 @@ import email
 import email.policy
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,11 +40,13 @@ from monitor.digest import (
     DigestContent,
     DigestItem,
     DigestSection,
+    Outlet,
     alert_payload,
     digest_payload,
     render_alert_email,
     render_email,
 )
+from monitor.digest_labels import article_language, aware
 from monitor.models import (
     AlertSent,
     Article,
@@ -55,6 +57,7 @@ from monitor.models import (
     Story,
     utcnow,
 )
+from monitor.relevance import WatchConfig
 from monitor.schedule import first_scheduled, latest_slot, missed_slot
 from monitor.store import HOST, Store, held_by_dead_process, this_process
 
@@ -63,6 +66,7 @@ log = structlog.get_logger(__name__)
 __all__ = ["first_scheduled", "latest_slot", "missed_slot"]  # the schedule, re-exported for the daemon
 
 EXCERPT_CHARS = 420
+SUBSTANTIAL_SUMMARY = 200  # characters of a feed's own text that make it a write-up, not a teaser
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -105,10 +109,10 @@ def build_digest(store: Store, config: Config, digest: DigestConfig, slot: datet
             session.add(DigestItemRow(run_id=run.id, digest_id=digest.id, story_id=story.id))
         deliveries = 0
         if stories or digest.send_empty:
-            items = [_digest_item(session, config, story) for story in stories]
+            items = [_digest_item(session, config, story, digest.language) for story in stories]
             for channel_id in digest.channels:
                 delivery_id = _new_id("m")
-                content = _content(config, digest.id, delivery_id, items, now)
+                content = _content(config, digest.id, delivery_id, items, now, digest.language)
                 payload = _render_digest(config, digest, channel_id, content)
                 session.add(_delivery(delivery_id, "digest", digest.id, channel_id, payload, now, run_id=run.id))
                 deliveries += 1
@@ -121,8 +125,8 @@ def preview_digest(store: Store, config: Config, digest: DigestConfig, now: date
     """What `build_digest` would carry now, recording nothing."""
     now = now or utcnow()
     with store.session() as session:
-        items = [_digest_item(session, config, story) for story in _pending_stories(session, digest, now)]
-    return _content(config, digest.id, "preview", items, now)
+        items = [_digest_item(session, config, story, digest.language) for story in _pending_stories(session, digest, now)]
+    return _content(config, digest.id, "preview", items, now, digest.language)
 
 
 def queue_alerts(store: Store, config: Config, now: datetime | None = None) -> int:
@@ -142,7 +146,7 @@ def queue_alerts(store: Store, config: Config, now: datetime | None = None) -> i
                 .order_by(Story.flagged_at)
             )
             for story in session.exec(query):
-                item = _digest_item(session, config, story)
+                item = _digest_item(session, config, story, alert.language)
                 session.add(AlertSent(alert_id=alert.id, story_id=story.id, created_at=now))
                 for channel_id in alert.channels:
                     delivery_id = _new_id("a")
@@ -182,29 +186,75 @@ def _headline(session: Session, story: Story) -> Article:
     return article
 
 
-def _digest_item(session: Session, config: Config, story: Story) -> DigestItem:
+def _digest_item(session: Session, config: Config, story: Story, language: str = "ar") -> DigestItem:
+    """The story as a reader of `language` sees it: headed by a write-up in that language
+    when the story has one (its link, source and excerpt with it), the other outlets listed
+    across both languages, each with the language it wrote in."""
     headline = _headline(session, story)
-    members = session.exec(select(Article.feed_id).where(Article.story_id == story.id, Article.id != headline.id)).all()
-    names = {feed.id: feed.name or feed.id for feed in session.exec(select(Feed))}
-    others = tuple(dict.fromkeys(names.get(feed_id, feed_id) for feed_id in members if feed_id != headline.feed_id))
-    decision = json.loads(headline.decision)
-    excerpt, highlights = _excerpt(headline.summary, decision.get("matches", []))
-    watch_titles = {watch.id: watch.title for watch in config.watches}
+    feeds = {feed.id: feed for feed in session.exec(select(Feed))}
+    members = list(
+        session.exec(select(Article).where(Article.story_id == story.id).order_by(Article.published_at, Article.id))  # type: ignore[arg-type]
+    )
+
+    def language_of(article: Article) -> str:
+        feed = feeds.get(article.feed_id)
+        return article_language(article.language or (feed.language if feed else None), article.title)
+
+    chosen = _in_language(headline, members, language, language_of)
+    names = {feed_id: feed.name or feed_id for feed_id, feed in feeds.items()}
+    others: dict[str, Outlet] = {}
+    for member in members:
+        name = names.get(member.feed_id, member.feed_id)
+        if member.id != chosen.id and member.feed_id != chosen.feed_id and name not in others:
+            others[name] = Outlet(name=name, language=language_of(member))
+    decision = json.loads(chosen.decision)
+    excerpt, highlights = _excerpt(chosen.summary, decision.get("matches", []))
+    topics = decision.get("topics") or (json.loads(headline.decision).get("topics", []) if chosen is not headline else [])
+    watch_id = headline.watch or story.watch or ""
+    watch = next((w for w in config.watches if w.id == watch_id), None)
     return DigestItem(
         story_id=story.key,
-        headline=headline.title,
-        url=headline.link,
-        source=names.get(headline.feed_id, headline.feed_id),
-        published=headline.published_at,
-        watch=headline.watch or story.watch or "",
-        watch_title=watch_titles.get(headline.watch or "", headline.watch or ""),
-        round=headline.round,
-        topics=tuple(decision.get("topics", [])),
+        headline=chosen.title,
+        url=chosen.link,
+        source=names.get(chosen.feed_id, chosen.feed_id),
+        published=chosen.published_at,
+        watch=watch_id,
+        watch_title=_watch_title(watch, language) if watch else watch_id,
+        round=chosen.round if chosen.round is not None else (headline.round if headline.round is not None else story.round),
+        topics=tuple(topics),
         excerpt=excerpt,
         highlights=highlights,
-        also_reported_by=others,
-        more_outlets=max(0, len(members) - len(others)),
+        also_reported_by=tuple(others.values()),
+        more_outlets=max(0, len(members) - 1 - len(others)),
+        language=language_of(chosen),
+        round_word=getattr(watch.round_word, language, "") if watch else "",
     )
+
+
+def _in_language(headline: Article, members: Sequence[Article], language: str, language_of: Callable[[Article], str]) -> Article:
+    """The story's headline article if it is in `language`; else its best write-up in it: an
+    independent one (not a near-copy), flagged, with a text (extracted from its page, or a
+    summary of some length), the earliest, the longest; else the headline as it is."""
+    if language_of(headline) == language:
+        return headline
+    candidates = [member for member in members if language_of(member) == language]
+    if not candidates:
+        return headline
+    return min(
+        candidates,
+        key=lambda a: (
+            a.duplicate_of is not None,
+            not a.flagged,
+            not (a.full_text or len(a.summary) >= SUBSTANTIAL_SUMMARY),
+            aware(a.published_at),
+            -len(a.summary),
+            a.id or 0,
+        ),
+    )
+
+
+def _watch_title(watch: WatchConfig, language: str) -> str:
+    return (watch.title_en if language == "en" else "") or watch.title or watch.id
 
 
 def _excerpt(text: str, matches: Sequence[dict]) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -226,8 +276,9 @@ def _excerpt(text: str, matches: Sequence[dict]) -> tuple[str, tuple[tuple[int, 
     return excerpt, tuple(merged)
 
 
-def _content(config: Config, digest_id: str, delivery_id: str, items: Sequence[DigestItem], now: datetime) -> DigestContent:
-    titles = {watch.id: watch.title for watch in config.watches}
+def _content(config: Config, digest_id: str, delivery_id: str, items: Sequence[DigestItem], now: datetime,
+             language: str = "ar") -> DigestContent:
+    titles = {watch.id: _watch_title(watch, language) for watch in config.watches}
     sections = []
     for watch in [w.id for w in config.watches]:
         chosen = tuple(item for item in items if item.watch == watch)
@@ -240,6 +291,7 @@ def _content(config: Config, digest_id: str, delivery_id: str, items: Sequence[D
         timezone=config.monitor.timezone,
         sections=tuple(sections),
         total=len(items),
+        language=language,
     )
 
 
@@ -276,9 +328,10 @@ def _render_alert(config: Config, alert: AlertConfig, channel_id: str, item: Dig
             generated_at=now,
             timezone=config.monitor.timezone,
             template_dir=alert.template_dir,
+            language=alert.language,
         )
         return bytes(message)
-    return _json_bytes(alert_payload(item, alert_id=alert.id, delivery_id=delivery_id, generated_at=now))
+    return _json_bytes(alert_payload(item, alert_id=alert.id, delivery_id=delivery_id, generated_at=now, language=alert.language))
 
 
 def _delivery(

@@ -23,6 +23,7 @@ from monitor.digest import (
     DigestContent,
     DigestItem,
     DigestSection,
+    Outlet,
     alert_payload,
     arabic_plural_category,
     digest_payload,
@@ -70,7 +71,7 @@ def make_item(**overrides: object) -> DigestItem:
         "topics": ("defense", "cyber"),
         "excerpt": excerpt,
         "highlights": spans(excerpt, "الحوار الاستراتيجي", "الولايات المتحدة"),
-        "also_reported_by": ("القبس", "الراي"),
+        "also_reported_by": (Outlet("القبس"), Outlet("الراي")),
         "more_outlets": 3,
     }
     values.update(overrides)
@@ -108,10 +109,11 @@ def sample_items() -> list[DigestItem]:
             watch="kw-uk",
             watch_title="مجموعة التوجيه المشتركة الكويتية البريطانية",
             round=12,
+            round_word="الدورة",  # the JSG numbers sessions, not rounds
             topics=("education", "health", "investment"),
             excerpt=uk_excerpt,
             highlights=spans(uk_excerpt, "مجموعة التوجيه المشتركة الكويتية البريطانية"),
-            also_reported_by=("الأنباء",),
+            also_reported_by=(Outlet("الأنباء"),),
             more_outlets=0,
         ),
     ]
@@ -143,7 +145,7 @@ def hostile_item() -> DigestItem:
         url="javascript:document.title='pwned'",
         source='<b onmouseover="alert(1)">مصدر</b>',
         topics=("<svg onload=alert(1)>",),
-        also_reported_by=("<iframe src=javascript:alert(1)>",),
+        also_reported_by=(Outlet("<iframe src=javascript:alert(1)>"),),
     )
 
 
@@ -253,7 +255,7 @@ def test_html_is_rtl_arabic_with_links_badges_highlights_and_sources() -> None:
     assert hrefs == [item.url for item in sample_items()]
     # Matched terms highlighted, exactly as the spans say.
     assert found.marked == ["الحوار الاستراتيجي", "الولايات المتحدة", "الحوار الاستراتيجي", "مجموعة التوجيه المشتركة الكويتية البريطانية"]
-    for text in ("الولايات المتحدة", "المملكة المتحدة", "الجولة 6", "الجولة 12", "#defense", "#investment", "كونا"):
+    for text in ("الولايات المتحدة", "المملكة المتحدة", "الجولة 6", "الدورة 12", "#دفاع", "#investment", "كونا"):
         assert text in html
     assert "أوردته أيضًا: القبس، الراي و3 مصادر أخرى" in html
     assert "21 نوفمبر 2026، 09:15" in html  # published at 09:15 Kuwait time, shown in the digest zone

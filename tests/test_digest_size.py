@@ -21,6 +21,7 @@ from monitor.daemon import open_store
 from monitor.digest import (
     HTML_BUDGET_BYTES,
     DigestItem,
+    Outlet,
     digest_payload,
     render_email,
     render_html,
@@ -60,7 +61,7 @@ def long_item(i: int, *, watch: str = "kw-us", slug: str = "") -> DigestItem:
         highlights=((start, start + len("الحوار الاستراتيجي")),),
         watch=watch,
         watch_title="مجموعة التوجيه المشتركة الكويتية البريطانية" if uk else "الحوار الاستراتيجي الكويتي الأمريكي",
-        also_reported_by=("القبس", "الراي", "الأنباء", "الجريدة"),
+        also_reported_by=tuple(Outlet(name) for name in ("القبس", "الراي", "الأنباء", "الجريدة")),
         more_outlets=7,
     )
 

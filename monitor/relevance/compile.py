@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from monitor.jsonl import BadLine, read_article
 from monitor.relevance.classify import RuleSet, _Clause, _Watch
-from monitor.relevance.model import ENGINE_VERSION, RulesError, WatchConfig
+from monitor.relevance.model import DISPLAY_ONLY_KEYS, ENGINE_VERSION, RulesError, WatchConfig
 from monitor.relevance.prefilter import _build_prefilter
 from monitor.relevance.terms import _TermIndex
 
@@ -75,7 +75,7 @@ def _fingerprint(terms: dict[str, list[str]], watches: Sequence[WatchConfig], to
     payload = {
         "engine": ENGINE_VERSION,
         "terms": terms,
-        "watches": [w.model_dump(mode="json") for w in watches],
+        "watches": [w.model_dump(mode="json", exclude=set(DISPLAY_ONLY_KEYS)) for w in watches],
         "topics": topics,
     }
     canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

@@ -47,6 +47,30 @@ class ClauseConfig(BaseModel):
     max_count: int = Field(default=2, ge=1, le=50)
 
 
+class RoundWord(BaseModel):
+    """How a watch's framework names its numbered meetings, per digest language (display
+    only: the rules find rounds with the `round_after` term lists). Empty: «الجولة» / "round".
+    A word holding "{n}" or "{nth}" is a pattern: en = "{nth} JSG" badges "16th JSG"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ar: str = Field(default="", max_length=40)
+    en: str = Field(default="", max_length=40)
+
+    @field_validator("ar", "en")
+    @classmethod
+    def _one_word_no_number(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if any(char.isdigit() for char in value):
+            raise ValueError(f'the number is added to the word: write "session" or "{{nth}} JSG", got {value!r}')
+        return value
+
+
+# Keys of a watch that change what a digest shows, never a decision: left out of the rules'
+# fingerprint, so editing them does not make `monitor reclassify` redo every article.
+DISPLAY_ONLY_KEYS = frozenset({"title_en", "round_word"})
+
+
 class WatchConfig(BaseModel):
     """One thing the analysts want flagged (e.g. the Kuwait–US Strategic Dialogue)."""
 
@@ -54,6 +78,8 @@ class WatchConfig(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     title: str = ""
+    title_en: str = ""  # the section heading of an English digest (default: `title`)
+    round_word: RoundWord = RoundWord()
     all: list[str] = []
     any: list[str] = []
     none: list[str] = []
@@ -66,7 +92,7 @@ class WatchConfig(BaseModel):
     round_after: list[str] = []
     round_within: int = Field(default=6, ge=0, le=50)
 
-    @field_validator("title")
+    @field_validator("title", "title_en")
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
