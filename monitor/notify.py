@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from monitor.config import Config
@@ -109,7 +110,7 @@ def build_digest(store: Store, config: Config, digest: DigestConfig, slot: datet
             session.add(DigestItemRow(run_id=run.id, digest_id=digest.id, story_id=story.id))
         deliveries = 0
         if stories or digest.send_empty:
-            items = [_digest_item(session, config, story, digest.language) for story in stories]
+            items = _digest_items(session, config, stories, digest.language)
             for channel_id in digest.channels:
                 delivery_id = _new_id("m")
                 content = _content(config, digest.id, delivery_id, items, now, digest.language)
@@ -125,7 +126,7 @@ def preview_digest(store: Store, config: Config, digest: DigestConfig, now: date
     """What `build_digest` would carry now, recording nothing."""
     now = now or utcnow()
     with store.session() as session:
-        items = [_digest_item(session, config, story, digest.language) for story in _pending_stories(session, digest, now)]
+        items = _digest_items(session, config, _pending_stories(session, digest, now), digest.language)
     return _content(config, digest.id, "preview", items, now, digest.language)
 
 
@@ -145,8 +146,8 @@ def queue_alerts(store: Store, config: Config, now: datetime | None = None) -> i
                 .where(Story.flagged_at >= now - timedelta(days=2))  # type: ignore[operator]
                 .order_by(Story.flagged_at)
             )
-            for story in session.exec(query):
-                item = _digest_item(session, config, story, alert.language)
+            stories = list(session.exec(query))
+            for story, item in zip(stories, _digest_items(session, config, stories, alert.language), strict=True):
                 session.add(AlertSent(alert_id=alert.id, story_id=story.id, created_at=now))
                 for channel_id in alert.channels:
                     delivery_id = _new_id("a")
@@ -186,15 +187,37 @@ def _headline(session: Session, story: Story) -> Article:
     return article
 
 
-def _digest_item(session: Session, config: Config, story: Story, language: str = "ar") -> DigestItem:
-    """The story as a reader of `language` sees it: headed by a write-up in that language
-    when the story has one (its link, source and excerpt with it), the other outlets listed
-    across both languages, each with the language it wrote in."""
-    headline = _headline(session, story)
+MEMBERS_PER_QUERY = 500  # stories whose members one query loads (bound parameters stay few)
+
+
+def _digest_items(session: Session, config: Config, stories: Sequence[Story], language: str = "ar") -> list[DigestItem]:
+    """Each story as a reader of `language` sees it. The feeds are read once and the stories'
+    members a few hundred stories per query, so a digest costs a handful of queries, not
+    three per story."""
     feeds = {feed.id: feed for feed in session.exec(select(Feed))}
-    members = list(
-        session.exec(select(Article).where(Article.story_id == story.id).order_by(Article.published_at, Article.id))  # type: ignore[arg-type]
-    )
+    members: dict[int, list[Article]] = {}
+    ids = [story.id for story in stories if story.id is not None]
+    for offset in range(0, len(ids), MEMBERS_PER_QUERY):
+        query = (
+            select(Article)
+            .where(Article.story_id.in_(ids[offset : offset + MEMBERS_PER_QUERY]))  # type: ignore[union-attr]
+            .order_by(Article.published_at, Article.id)  # type: ignore[arg-type]
+            .options(defer(Article.features))  # type: ignore[arg-type]  (dedup's blob, not shown)
+        )
+        for article in session.exec(query):
+            members.setdefault(article.story_id, []).append(article)  # type: ignore[arg-type]
+    return [_digest_item(session, config, story, language, feeds, members.get(story.id, [])) for story in stories]  # type: ignore[arg-type]
+
+
+def _digest_item(
+    session: Session, config: Config, story: Story, language: str, feeds: dict[str, Feed], members: list[Article]
+) -> DigestItem:
+    """The story headed by a write-up in `language` when it has one (its link, source and
+    excerpt with it), the other outlets listed across both languages, each with the language
+    it wrote in. `members` are the story's articles in order of publication."""
+    headline = next((m for m in members if m.id == story.headline_article_id and m.flagged), None)
+    if headline is None:
+        headline = min((m for m in members if m.flagged), key=lambda m: m.id or 0, default=None) or _headline(session, story)
 
     def language_of(article: Article) -> str:
         feed = feeds.get(article.feed_id)

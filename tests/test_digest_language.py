@@ -12,6 +12,7 @@ import email
 import email.policy
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -422,4 +423,41 @@ def test_built_english_digest_and_alert_keep_the_machine_contract(tmp_path: Path
     alert = json.loads(rows[("alert", "hook")])["data"]
     assert alert["story"]["headline"] == item["headline"] and alert["language"] == "en"
     assert alert["subject"].startswith("Alert — Kuwait–US Strategic Dialogue: ")
+    store.engine.dispose()
+
+
+def _statements(store: Store, run: Callable[[], object]) -> int:
+    """How many SQL statements `run` sends."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        run()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_a_digest_costs_the_same_few_queries_whatever_its_size(tmp_path: Path, db_url: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path, db_url, language="en")
+    store = open_store(config)
+    _two_language_story(store)
+    digest, now = config.digests[0], BASE + timedelta(hours=2)
+    one = _statements(store, lambda: notify.preview_digest(store, config, digest, now=now))
+    for _ in range(7):
+        _two_language_story(store)
+    small = notify.preview_digest(store, config, digest, now=now)
+    eight = _statements(store, lambda: notify.preview_digest(store, config, digest, now=now))
+    assert eight == one  # not a query per story
+    # Members loaded a few stories per query give the same items.
+    monkeypatch.setattr(notify, "MEMBERS_PER_QUERY", 3)
+    batched = notify.preview_digest(store, config, digest, now=now)
+    assert batched.sections == small.sections and small.total == 8
+    assert all(item.headline.startswith("Joint Statement") for item in small.sections[0].items)
     store.engine.dispose()
