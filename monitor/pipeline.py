@@ -176,6 +176,8 @@ def prepare_entry(
         round=decision.round,
         config=dedup_config,
         near_duplicates=rules.could_concern(decision),
+        language=entry.language,
+        subject=dedup.happening_subject(rules.classify, entry.title, entry.summary) if decision.flagged else (),
     )
     return Candidate(
         entry=entry,

@@ -6,7 +6,7 @@ the verdict). `verdict` is "relevant" or "irrelevant"; `watch` the partner's wat
 `round` the dialogue round when the analyst gave one (both null for "irrelevant").
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-26
 """
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from alembic import op
 from monitor.models import UTCDateTime
 
 revision = "0013"
-down_revision = "0011"  # 0012 was never used
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -6,8 +6,9 @@ Three layers, cheapest first:
 * near duplicates (a syndicated dispatch with a new headline, a trimmed paragraph, other
   spelling): MinHash over character shingles of the normalised text, found through LSH band
   hashes so that checking a new article costs the same with 10 thousand or 10 million stored;
-* stories (independent write-ups of one happening): same watch and round where known, close
-  in time, and similar enough in content and named entities to one member, and admitted by
+* stories (independent write-ups of one happening): same watch, round and kind of happening
+  where known, close in time, and similar enough in content and named entities to one member
+  (across languages, where no word is shared: the same stated round and happening), and admitted by
   the story as a whole (one stated round, its time span, delivered or not: `story_admits`),
   so that membership never chains across rounds.
 
@@ -17,13 +18,15 @@ features and decision functions, so they cannot drift apart.
 
     config    [dedup] settings
     urls      canonical URLs
-    features  fingerprints, MinHash and LSH bands, keywords of one article
+    events    the kind of happening an article reports (preview, arrival, session...)
+    features  fingerprints, MinHash and LSH bands, keywords, language, kind of happening
     decide    near-copy, same story, and what a story as a whole admits
     cluster   the in-memory engine of `monitor cluster`
 """
 
 from monitor.dedup.config import DedupConfig
 from monitor.dedup.urls import canonical_url
+from monitor.dedup.events import event_kind, happening_subject
 from monitor.dedup.features import (
     ArticleFeatures,
     band_hashes,
@@ -69,8 +72,10 @@ __all__ = [
     "compute_features",
     "content_fingerprint",
     "estimated_jaccard",
+    "event_kind",
     "features_from_bytes",
     "features_to_bytes",
+    "happening_subject",
     "is_near_duplicate",
     "keyword_set",
     "keyword_similarity",

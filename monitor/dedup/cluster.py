@@ -17,6 +17,7 @@ import numpy as np
 from monitor.jsonl import BadLine, read_article
 from monitor.dedup.config import DedupConfig
 from monitor.dedup.decide import StoryExtent, is_near_duplicate, same_story, story_admits, story_score
+from monitor.dedup.events import happening_subject
 from monitor.dedup.features import ArticleFeatures, _aware, compute_features
 
 ArticleId = Hashable
@@ -240,6 +241,7 @@ class ClusterInput:
     body: str
     url: str | None
     published: datetime | None
+    language: str | None = None
 
 
 def parse_cluster_line(line: str) -> ClusterInput:
@@ -259,7 +261,8 @@ def parse_cluster_line(line: str) -> ClusterInput:
             published = _aware(datetime.fromisoformat(str(data["published"])))
         except ValueError:
             raise ValueError(f"invalid published date {data['published']!r}") from None
-    return ClusterInput(data["id"], title, body, url, published)
+    language = data.get("language")
+    return ClusterInput(data["id"], title, body, url, published, language if isinstance(language, str) else None)
 
 
 def cluster_lines(
@@ -287,16 +290,20 @@ def cluster_lines(
             continue
         published = item.published or last_published
         last_published = published
-        watch, round_ = _watch_and_round(rules, item)
-        features = compute_features(item.title, item.body, item.url, published, watch, round_, config)
+        watch, round_, subject = _watch_round_subject(rules, item)
+        features = compute_features(item.title, item.body, item.url, published, watch, round_, config,
+                                    language=item.language, subject=subject)
         result = clusterer.add(item.id, features)
         out = {"id": item.id, "duplicate_of": result.duplicate_of, "story": result.story}
         yield json.dumps(out, ensure_ascii=False), None
 
 
-def _watch_and_round(rules: _Classifier | None, item: ClusterInput) -> tuple[str | None, int | None]:
+def _watch_round_subject(rules: _Classifier | None, item: ClusterInput) -> tuple[str | None, int | None, tuple[str, ...]]:
     if rules is None:
-        return None, None
-    # As the poll pipeline does: a watch only for flagged articles, the round always.
+        return None, None, ()
+    # As the poll pipeline does: a watch only for flagged articles, the round always, and
+    # the subject of what may join a story.
     decision = rules.classify(item.title, item.body)
-    return (decision.watch if decision.flagged else None), decision.round
+    if not decision.flagged:
+        return None, decision.round, ()
+    return decision.watch, decision.round, tuple(happening_subject(rules.classify, item.title, item.body))

@@ -49,12 +49,47 @@ def keyword_similarity(a: ArticleFeatures, b: ArticleFeatures) -> float:
 
 def story_score(a: ArticleFeatures, b: ArticleFeatures, config: DedupConfig) -> float | None:
     """Similarity of two articles as write-ups of one happening, or None when they cannot be
-    (different watch, different stated round, or too far apart in time)."""
+    (different watch, stated round or kind of happening, or too far apart in time)."""
     if _known_and_different(a.watch, b.watch) or _known_and_different(a.round, b.round):
+        return None
+    if _known_and_different(a.event, b.event) or _different_working_groups(a, b):
         return None
     if abs(a.published - b.published) > config.story_window:
         return None
+    if _known_and_different(a.language, b.language):
+        return _cross_language_score(a, b)
     return keyword_similarity(a, b)
+
+
+def _different_working_groups(a: ArticleFeatures, b: ArticleFeatures) -> bool:
+    """One round's working groups meet on neighbouring days and their write-ups name the same
+    round and framework: only their subjects, as topic tags, tell them apart."""
+    working_group = "working_group" in (a.event, b.event)
+    return working_group and bool(a.subject) and bool(b.subject) and not (a.subject & b.subject)
+
+
+def _cross_language_score(a: ArticleFeatures, b: ArticleFeatures) -> float | None:
+    """An English statement and an Arabic report of one session share no words, so the
+    keyword score cannot join them; what they share is the watch, the stated round and the
+    kind of happening. Both must state the round, and at least one must name the happening
+    (a write-up that names none can only be of the session itself), so that a preview or a
+    working group never joins across languages on the round alone. The score is then the
+    share of topic tags they have in common, floored so that a stated match always counts."""
+    if a.watch is None or b.watch is None or a.round is None or b.round is None:
+        return None
+    kinds = {a.event, b.event}
+    if kinds != {"session", None} and (None in kinds or len(kinds) != 1):
+        return None
+    if kinds == {"working_group"} and not (a.subject & b.subject):
+        return None  # one round's working groups meet the same week: the subject must match
+    union = a.subject | b.subject
+    shared = len(a.subject & b.subject) / len(union) if union else 0.0
+    return max(shared, CROSS_LANGUAGE_FLOOR)
+
+
+# The score of a cross-language pair that passes the checks above: above every threshold
+# of DedupConfig, since the watch, round and happening already decide.
+CROSS_LANGUAGE_FLOOR = 1.0 - 1e-9
 
 
 def same_story(a: ArticleFeatures, b: ArticleFeatures, config: DedupConfig) -> bool:
@@ -84,26 +119,34 @@ class StoryExtent:
     last_published: datetime | None = None
     delivered: bool = False  # a digest or an alert carried it
     watch: str | None = None  # the watch of its flagged members
+    event: str | None = None  # the kind of happening its members name (dedup.events)
 
     def with_member(self, features: ArticleFeatures, *, copy: bool = False) -> StoryExtent:
         """The extent once `features` has joined. A copy repeats its original's dispatch, so
         its date (a late re-publication) does not stretch the span; its round still counts."""
         round_ = self.round if self.round is not None else features.round
         watch = self.watch if self.watch is not None else features.watch
+        # A copy's headline may be rewritten ("new headline" syndication): its kind is its
+        # original's, whatever its own headline suggests.
+        event = self.event if self.event is not None or copy else features.event
         if copy or (self.first_published is not None and self.last_published is not None
                     and self.first_published <= features.published <= self.last_published):
-            return replace(self, round=round_, watch=watch) if (round_, watch) != (self.round, self.watch) else self
+            if (round_, watch, event) == (self.round, self.watch, self.event):
+                return self
+            return replace(self, round=round_, watch=watch, event=event)
         first = features.published if self.first_published is None else min(self.first_published, features.published)
         last = features.published if self.last_published is None else max(self.last_published, features.published)
-        return replace(self, round=round_, watch=watch, first_published=first, last_published=last)
+        return replace(self, round=round_, watch=watch, event=event, first_published=first, last_published=last)
 
 
 def story_admits(story: StoryExtent, features: ArticleFeatures, config: DedupConfig, *, copy: bool = False) -> bool:
     """Whether an article may join a story, given that it resembles one of its members
     (`same_story`, or `is_near_duplicate` for a `copy`).
 
-    * a story has at most one stated round and one watch: an article stating another never
-      joins, so an article stating none (or not flagged) can join but never bridge two;
+    * a story has at most one stated round, one watch and one kind of happening (a preview,
+      the session, a working group...: dedup.events): an article stating another never
+      joins, so an article stating none (or not flagged) can join but never bridge two
+      (a copy's kind is its original's: syndication rewrites headlines);
     * an independent write-up must fall within `story_window` of every member's date, so a
       story never spans more than the window however its members chain;
     * a delivered story takes only what it already said: a later write-up of its round, or
@@ -112,6 +155,8 @@ def story_admits(story: StoryExtent, features: ArticleFeatures, config: DedupCon
       even if it reuses a member's wording (an agency template);
     * otherwise copies of a member join whatever their date: they are the same dispatch."""
     if _known_and_different(features.round, story.round) or _known_and_different(features.watch, story.watch):
+        return False
+    if not copy and _known_and_different(features.event, story.event):
         return False
     if story.delivered and features.round is not None and story.round is None:
         return False

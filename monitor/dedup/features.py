@@ -11,13 +11,17 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 from monitor.arabic import analysed_prefix, normalize, normalized_words
 from monitor.dedup.config import DedupConfig
+from monitor.dedup.events import event_kind
 from monitor.dedup.urls import canonical_url
+from monitor.language import text_language
 
 
 # -- text features --------------------------------------------------------------------------
@@ -194,10 +198,23 @@ class ArticleFeatures:
     published: datetime
     watch: str | None = None
     round: int | None = None
+    # What joins write-ups across languages and keeps a round's happenings apart (see
+    # dedup.events and dedup.decide): the text's language, the kind of happening, and its
+    # subject: the topics the rules find in the headline and lead, tags that are the same
+    # in every language.
+    language: str | None = None
+    event: str | None = None
+    subject: frozenset[str] = frozenset()
 
     @property
     def signature_array(self) -> np.ndarray:
         return np.frombuffer(self.signature, dtype="<u4")
+
+
+class _StoryFacts(NamedTuple):
+    language: str | None
+    event: str | None
+    subject: frozenset[str]
 
 
 def compute_features(
@@ -209,6 +226,8 @@ def compute_features(
     round: int | None = None,
     config: DedupConfig | None = None,
     near_duplicates: bool = True,
+    language: str | None = None,
+    subject: Iterable[str] = (),
 ) -> ArticleFeatures:
     """Everything dedup needs, from the text as published (normalisation happens here).
 
@@ -216,15 +235,21 @@ def compute_features(
     keyed by its URL: otherwise every empty item would be a copy of the first one.
     With `near_duplicates=False` (the poller passes it for articles no watch could flag)
     only the exact keys are computed: the MinHash is most of the cost of a 2 KB article,
-    and near-copy links only matter for what may be announced.
+    and near-copy links only matter for what may be announced. The kind of happening is
+    read only for articles of a watch, the only ones grouped into stories by content.
     """
     config = config or DedupConfig()
     words = _normalised_words(title or "", body or "")
     canonical = canonical_url(url) if url else None
     fingerprint = _fingerprint(title or "", body or "", words) if words else "empty:" + _fingerprint_of_words([canonical or ""])
+    story = _StoryFacts(
+        language=text_language(title or "", body or "", language),
+        event=event_kind(title or "", body or "") if watch is not None else None,
+        subject=frozenset(subject),
+    )
     if not near_duplicates or not words:
         # No signature at all (it resembles nothing: estimated_jaccard gives 0.0).
-        return ArticleFeatures(canonical, fingerprint, b"", (), frozenset(), _aware(published), watch, round)
+        return ArticleFeatures(canonical, fingerprint, b"", (), frozenset(), _aware(published), watch, round, *story)
     signature = minhash_signature(shingle_hashes(words, config), config)
     return ArticleFeatures(
         canonical_url=canonical,
@@ -235,6 +260,9 @@ def compute_features(
         published=_aware(published),
         watch=watch,
         round=round,
+        language=story.language,
+        event=story.event,
+        subject=story.subject,
     )
 
 
@@ -257,6 +285,9 @@ def features_to_bytes(features: ArticleFeatures) -> bytes:
             "pub": features.published.isoformat(),
             "watch": features.watch,
             "round": features.round,
+            "lang": features.language,
+            "event": features.event,
+            "subject": sorted(features.subject),
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -278,4 +309,8 @@ def features_from_bytes(data: bytes) -> ArticleFeatures:
         published=datetime.fromisoformat(header["pub"]),
         watch=header["watch"],
         round=header["round"],
+        # Absent from features stored before stories knew languages and happenings.
+        language=header.get("lang"),
+        event=header.get("event"),
+        subject=frozenset(header.get("subject", ())),
     )

@@ -94,7 +94,8 @@ class _Plan:
 
 _IN_CHUNK = 900  # values per IN list (with up to 50 feed ids beside it: under 999)
 
-_STORY_COLUMNS = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at")
+_STORY_COLUMNS = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at",
+                  "event")
 _ARTICLE_COLUMNS = (
     "feed_id", "guid", "link", "canonical_url", "fingerprint", "title",
     "summary", "author", "language", "published_at", "published_is_fallback",
@@ -184,7 +185,7 @@ class SqlDedup:
         if headlines:
             self.session.execute(update(Story), headlines)
         grown = [
-            {"id": state.id, "round": state.extent.round, "watch": state.extent.watch,
+            {"id": state.id, "round": state.extent.round, "watch": state.extent.watch, "event": state.extent.event,
              "first_published_at": state.extent.first_published, "last_published_at": state.extent.last_published}
             for state in self._stories.values()
             if state.extent != state.stored
@@ -261,13 +262,14 @@ class SqlDedup:
         by primary key), so that deciding against the whole story costs no statement of its
         own. Whether it was delivered is read apart, only where it decides (see _admits)."""
         return (Story.round.label("story_round"), Story.first_published_at, Story.last_published_at,  # type: ignore[attr-defined]
-                Story.watch.label("story_watch"))  # type: ignore[attr-defined]
+                Story.watch.label("story_watch"), Story.event.label("story_event"))  # type: ignore[attr-defined]
 
     def _remember_story(self, row: Any) -> None:
         """Keep the extent of a stored article's story as read by this batch (the first read
         wins: later reads in the batch would miss what the batch's plans added to it)."""
         if row.story_id is not None and row.story_id not in self._stories:
-            extent = StoryExtent(row.story_round, row.first_published_at, row.last_published_at, watch=row.story_watch)
+            extent = StoryExtent(row.story_round, row.first_published_at, row.last_published_at, watch=row.story_watch,
+                                 event=row.story_event)
             self._stories[row.story_id] = _StoryState(extent, id=row.story_id, stored=extent, delivered_read=False)
 
     def _admits(self, story: _StoryState, features: ArticleFeatures, *, copy: bool = False) -> bool:
@@ -312,7 +314,7 @@ class SqlDedup:
         flagged_at = plan.seen_at if decision.flagged else None
         score = decision.score if decision.flagged else 0.0
         return (uuid.uuid4().hex, plan.seen_at, extent.watch, extent.round, flagged_at, score,
-                extent.first_published, extent.last_published)
+                extent.first_published, extent.last_published, extent.event)
 
     @staticmethod
     def _article_row(plan: _Plan, rules_fingerprint: str) -> tuple:
@@ -320,7 +322,7 @@ class SqlDedup:
         entry, features, decision = plan.candidate.entry, plan.candidate.features, plan.candidate.decision
         return (
             plan.feed_id, entry.guid, entry.link, features.canonical_url, features.fingerprint, entry.title,
-            entry.summary, entry.author, entry.language, entry.published, entry.published_is_fallback,
+            entry.summary, entry.author, features.language or entry.language, entry.published, entry.published_is_fallback,
             plan.seen_at, rules_fingerprint, plan.candidate.features_blob, plan.duplicate_of, plan.story_id,
             decision.flagged, decision.watch, decision.round, decision.score, plan.candidate.decision_json,
             entry.text_suspect, plan.candidate.source_type, plan.candidate.full_text, plan.candidate.page_error,
