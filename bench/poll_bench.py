@@ -14,15 +14,19 @@ back to Python's threading HTTP server, which is slower and shares the CPU), the
 - peers, run in the same script over the same farm so the ratios do not depend on the
   machine: newsboat (C++, `apt-get install newsboat`; the peer issue 2's goal names) fetching
   and storing the farm cold then warm, and a naive sequential poller (httpx.Client +
-  feedparser, no storage).
+  feedparser, no storage), and a bare async poller (httpx.AsyncClient + feedparser, the same
+  concurrency, conditional GETs on its warm pass, no storage): the warm pass's peer.
 
-Prints items/s, CPU time (machine, this process, parse workers) and peak memory.
+With --database, SQLite rounds run too (alternating with the PostgreSQL ones) so that the
+PostgreSQL/SQLite ratio comes from the same run. Prints every ratio issue 13's targets name,
+items/s, CPU time (machine, this process, parse workers) and each process's peak memory. CPU time (machine, this process, parse workers) and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -52,7 +56,7 @@ sys.path.insert(0, str(REPO))
 import feedparser  # noqa: E402
 import httpx  # noqa: E402
 import structlog  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from monitor.arabic import normalize  # noqa: E402
@@ -101,12 +105,31 @@ def make_items(feed: int, count: int, articles: list[dict], vocabulary: list[str
     return items
 
 
-def rss(feed: int, items: list[dict]) -> bytes:
+SHORT_TEXT = 400  # monitor.pipeline.SHORT_TEXT: a shorter item may have its article page fetched
+
+
+def article_path(feed: int, index: int) -> str:
+    return f"a/{feed}/{index}.html"
+
+
+def article_page(item: dict) -> bytes:
+    """The article page of an item whose feed text is short: the poller fetches such pages
+    for items a watch might concern (full_text = "candidates", the default)."""
+    return (
+        f'<!DOCTYPE html><html lang="ar"><head><meta charset="utf-8"><title>{escape(item["title"])}</title></head>'
+        f"<body><article><h1>{escape(item['title'])}</h1><p>{escape(item['body'])}</p></article></body></html>"
+    ).encode("utf-8")
+
+
+def rss(feed: int, items: list[dict], base: str = "https://news.example") -> bytes:
+    """Links point to the farm (`base`), which serves the pages of the short items: with
+    unresolvable links, each such page failed (after a DNS time-out) and was retried at every
+    poll, so those feeds were never unchanged on a warm pass."""
     entries = "".join(
-        f"<item><title>{escape(it['title'])}</title><link>{escape(it['guid'])}</link>"
+        f"<item><title>{escape(it['title'])}</title><link>{base}/{article_path(feed, i)}</link>"
         f"<guid>{escape(it['guid'])}</guid><pubDate>{format_datetime(it['published'])}</pubDate>"
         f"<description>{escape(it['body'])}</description></item>"
-        for it in items
+        for i, it in enumerate(items)
     )
     return (
         f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>feed {feed}</title>'
@@ -206,6 +229,55 @@ def naive_peer(urls: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, items
 
 
+@dataclass(frozen=True)
+class AsyncPeerRun:
+    cold_s: float
+    warm_s: float
+    items: int
+    not_modified: int
+
+
+def async_peer(urls: list[str], concurrency: int, rounds: int) -> AsyncPeerRun:
+    """The warm pass's peer: a bare async poller (one httpx.AsyncClient, `concurrency` feeds
+    at a time, feedparser in the event loop, nothing stored), cold then warm with the
+    validators of its cold pass (If-None-Match / If-Modified-Since). Best of `rounds`."""
+    runs = [asyncio.run(_async_peer_round(urls, concurrency)) for _ in range(rounds)]
+    return AsyncPeerRun(
+        cold_s=min(r.cold_s for r in runs), warm_s=min(r.warm_s for r in runs),
+        items=min(r.items for r in runs), not_modified=min(r.not_modified for r in runs),
+    )
+
+
+async def _async_peer_round(urls: list[str], concurrency: int) -> AsyncPeerRun:
+    slots = asyncio.Semaphore(concurrency)
+    validators: dict[str, dict[str, str]] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=20, limits=limits) as client:
+
+        async def one(url: str) -> tuple[int, int]:
+            async with slots:
+                response = await client.get(url, headers=validators.get(url, {}))
+            if response.status_code == 304:
+                return 0, 1
+            conditional = {}
+            if "etag" in response.headers:
+                conditional["If-None-Match"] = response.headers["etag"]
+            if "last-modified" in response.headers:
+                conditional["If-Modified-Since"] = response.headers["last-modified"]
+            validators[url] = conditional
+            return len(feedparser.parse(response.content).entries), 0
+
+        started = time.perf_counter()
+        cold = await asyncio.gather(*(one(url) for url in urls))
+        cold_s = time.perf_counter() - started
+        started = time.perf_counter()
+        warm = await asyncio.gather(*(one(url) for url in urls))
+        warm_s = time.perf_counter() - started
+    return AsyncPeerRun(
+        cold_s=cold_s, warm_s=warm_s, items=sum(n for n, _ in cold), not_modified=sum(m for _, m in warm)
+    )
+
+
 async def poll_all(config, store, ids: list[str]) -> list:  # noqa: ANN001
     async with Poller(config, store) as poller:
         return await poller.poll_due(only=ids)
@@ -223,19 +295,20 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 class WorkerPeak:
-    """Peak RSS and CPU time of the parse workers: they are children of multiprocessing's
-    forkserver, not of this process, so getrusage(RUSAGE_CHILDREN) never sees them; sample
-    /proc instead (CPU time as last sampled, so up to one interval short per worker)."""
+    """Peak memory and CPU time of the parse workers during one pass: they are children of
+    multiprocessing's forkserver, not of this process, so getrusage(RUSAGE_CHILDREN) never
+    sees them; sample /proc instead (CPU time as last sampled, so up to one interval short
+    per worker). Memory per process: peak RSS (VmHWM, the kernel's own peak) and the largest
+    PSS sampled (proportional set size: pages shared with the forkserver and the sibling
+    workers counted once over all of them, so the PSS of all processes adds up to what the
+    poller really occupies). This process's PSS is sampled too."""
 
     INTERVAL = 0.25
 
     def __init__(self) -> None:
-        self.peak_mb = 0.0
+        self.peaks: dict[str, float] = {}  # pid -> peak RSS (VmHWM) in MB
+        self.pss: dict[str, float] = {}  # pid -> largest PSS sampled, in MB ("self": this process)
         self._cpu: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -244,6 +317,7 @@ class WorkerPeak:
     def _run(self) -> None:
         tick = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(self.INTERVAL):
+            self._sample_pss("self", Path("/proc/self"))
             for proc in Path("/proc").glob("[0-9]*"):
                 if not _descends_from_us(proc):
                     continue
@@ -255,18 +329,43 @@ class WorkerPeak:
                 self._cpu[proc.name] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
-                        self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+                        self.peaks[proc.name] = max(self.peaks.get(proc.name, 0.0), int(line.split()[1]) / 1024)
+                self._sample_pss(proc.name, proc)
+
+    def _sample_pss(self, key: str, proc: Path) -> None:
+        try:
+            rollup = (proc / "smaps_rollup").read_text()
+        except OSError:
+            return
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                self.pss[key] = max(self.pss.get(key, 0.0), int(line.split()[1]) / 1024)
+                return
 
     def cpu_seconds(self) -> float:
         return sum(self._cpu.values())
 
-    def stop(self) -> float:
+    def stop(self) -> WorkerPeak:
         self._stop.set()
         self._thread.join()
-        return self.peak_mb
+        return self
+
+    def worker_rss(self) -> tuple[float, ...]:
+        """Each worker's peak RSS in MB, largest first (the forkserver and multiprocessing's
+        resource tracker included: they are processes of the poller too)."""
+        return tuple(sorted(self.peaks.values(), reverse=True))
+
+    def total_pss(self) -> float:
+        return sum(self.pss.values())
 
 
 def _descends_from_us(proc: Path) -> bool:
+    """A parse worker or the forkserver that starts them (nginx, also our child, is not)."""
+    try:
+        if b"multiprocessing" not in (proc / "cmdline").read_bytes():
+            return False
+    except OSError:
+        return False
     me = str(os.getpid())
     for _ in range(4):
         try:
@@ -277,6 +376,48 @@ def _descends_from_us(proc: Path) -> bool:
             return True
         proc = Path("/proc") / ppid
     return False
+
+
+def reset_own_peak() -> None:
+    """Start this process's peak RSS (VmHWM) afresh, so that each round's main-process figure
+    is that round's, not the largest since the script started (Linux: clear_refs 5)."""
+    gc.collect()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def own_peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class StatementCount:
+    """The statements the store sends in a pass, by kind: the writer must batch the same way
+    on SQLite and PostgreSQL (one executemany per table per group, not a row at a time)."""
+
+    def __init__(self, engine) -> None:  # noqa: ANN001
+        self.single = 0
+        self.many = 0
+        self.rows = 0
+        self.engine = engine
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if executemany:
+            self.many += 1
+            self.rows += len(parameters)
+        else:
+            self.single += 1
+
+    def snapshot(self) -> tuple[int, int, int]:
+        return self.single, self.many, self.rows
+
+    def close(self) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
 
 
 def main() -> None:
@@ -293,10 +434,11 @@ def main() -> None:
     parser.add_argument(
         "--database", metavar="URL",
         help="a PostgreSQL server URL (e.g. postgresql://postgres@127.0.0.1:5432/test): each round gets a"
-        " database of its own there; default: a fresh SQLite file per round",
+        " database of its own there, and a SQLite round runs after each for the ratio; default: SQLite only",
     )
     parser.add_argument("--rounds", type=int, default=3, help="cold+warm rounds, each on a fresh database (default 3)")
-    parser.add_argument("--skip-peer", action="store_true", help="skip the naive Python peer and newsboat")
+    parser.add_argument("--skip-peer", action="store_true", help="skip the peers (newsboat, the naive and async pollers)")
+    parser.add_argument("--skip-naive", action="store_true", help="skip the naive sequential peer only")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
 
@@ -308,35 +450,61 @@ def main() -> None:
         root = work / "www"
         root.mkdir()
         work.chmod(0o755)  # nginx workers may run as an unprivileged user
-        total_items = 0
-        for feed in range(args.feeds):
-            items = make_items(feed, args.items, articles, vocabulary, rng)
-            total_items += len(items)
-            (root / f"f{feed}.xml").write_bytes(rss(feed, items))
         server = Nginx(root, work) if args.server == "nginx" else PythonServer(root, work)
         try:
             base = f"http://127.0.0.1:{server.port}"
+            total_items = pages = 0
+            for feed in range(args.feeds):
+                items = make_items(feed, args.items, articles, vocabulary, rng)
+                total_items += len(items)
+                (root / f"f{feed}.xml").write_bytes(rss(feed, items, base))
+                for index, item in enumerate(items):
+                    if len(item["body"]) < SHORT_TEXT:
+                        page = root / article_path(feed, index)
+                        page.parent.mkdir(parents=True, exist_ok=True)
+                        page.write_bytes(article_page(item))
+                        pages += 1
+            del articles, vocabulary, items  # the main process's memory is measured below
+            print(f"  farm written: {total_items} items, {pages} article pages for the short ones", flush=True)
             urls = [f"{base}/f{feed}.xml" for feed in range(args.feeds)]
             feeds_toml = "".join(f'[[feeds]]\nid = "f{i}"\nurl = "{url}"\n' for i, url in enumerate(urls))
             rules = (REPO / "config" / "monitor.toml").read_text(encoding="utf-8")
             rules = rules[rules.index("# === RELEVANCE RULES"):]
             ids = [f"f{i}" for i in range(args.feeds)]
-            runs = []
+            runs: dict[str, list[Round]] = {}
+            engines = [args.database, None] if args.database else [None]
             for round_number in range(args.rounds):
-                config_path = work / f"bench{round_number}.toml"
-                with fresh_database(args.database, work / f"state{round_number}") as database_url:
-                    config_path.write_text(
-                        f'[monitor]\nstate_dir = "{work}/state{round_number}"\n[database]\nurl = "{database_url}"\n'
-                        f"[polling]\nconcurrency = {args.concurrency}\nper_host = {args.concurrency}\n"
-                        f"parse_workers = {args.workers}\n{feeds_toml}\n{rules}",
-                        encoding="utf-8",
-                    )
-                    runs.append(one_round(load_config(config_path, {}), ids))
-            peer_s, peer_items = (None, 0) if args.skip_peer else naive_peer(urls)
-            newsboat = None if args.skip_peer else newsboat_peer(urls, work, args.rounds)
+                for server_url in engines:
+                    name = f"{'pg' if server_url else 'sqlite'}{round_number}"
+                    config_path = work / f"bench-{name}.toml"
+                    with fresh_database(server_url, work / f"state-{name}") as database_url:
+                        config_path.write_text(
+                            f'[monitor]\nstate_dir = "{work}/state-{name}"\n[database]\nurl = "{database_url}"\n'
+                            f"[polling]\nconcurrency = {args.concurrency}\nper_host = {args.concurrency}\n"
+                            f"parse_workers = {args.workers}\n{feeds_toml}\n{rules}",
+                            encoding="utf-8",
+                        )
+                        engine = "postgresql" if server_url else "sqlite"
+                        runs.setdefault(engine, []).append(one_round(load_config(config_path, {}), ids))
+                        print(f"  round {round_number + 1} {engine}: {runs[engine][-1].brief()}", flush=True)
+            peers = Peers()
+            if not args.skip_peer:
+                peers.asynchronous = async_peer(urls, args.concurrency, args.rounds)
+                print(f"  async peer: cold {peers.asynchronous.cold_s:.2f} s, warm {peers.asynchronous.warm_s:.2f} s", flush=True)
+                if not args.skip_naive:
+                    peers.naive_s, peers.naive_items = naive_peer(urls)
+                peers.newsboat = newsboat_peer(urls, work, args.rounds)
         finally:
             server.stop()
-    report(args, total_items, runs, peer_s, peer_items, newsboat)
+    report(args, total_items, runs, peers)
+
+
+@dataclass
+class Peers:
+    asynchronous: AsyncPeerRun | None = None
+    naive_s: float | None = None
+    naive_items: int = 0
+    newsboat: NewsboatRun | None = None
 
 
 @contextmanager
@@ -371,12 +539,27 @@ class Round:
     own_cpu: float
     workers_cpu: float
     own_mb: float
-    worker_mb: float
+    worker_mbs: tuple[float, ...]  # each parse worker's (and the forkserver's) peak, largest first
+    pss_mb: float  # the largest sampled PSS of each process, summed (this one included)
+    statements: tuple[int, int, int]  # cold pass: single statements, executemany calls, their rows
+
+    def brief(self) -> str:
+        return (
+            f"cold {self.cold_s:.2f} s, warm {self.warm_s:.2f} s, stored {self.stored},"
+            f" RSS main {self.own_mb:.0f} MB + workers {' + '.join(f'{mb:.0f}' for mb in self.worker_mbs)} MB,"
+            f" PSS total {self.pss_mb:.0f} MB"
+        )
+
+    @property
+    def total_mb(self) -> float:
+        return self.own_mb + sum(self.worker_mbs)
 
 
 def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
     """A cold pass into a fresh database, then a warm pass over the same feeds."""
     store = open_store(config)
+    statements = StatementCount(store.engine)
+    reset_own_peak()
     workers = WorkerPeak()
     machine_before, own_before = machine_cpu_seconds(), own_cpu_seconds()
     started = time.perf_counter()
@@ -384,11 +567,14 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
     cold_s = time.perf_counter() - started
     machine_cpu, own_cpu = machine_cpu_seconds() - machine_before, own_cpu_seconds() - own_before
     workers_cpu = workers.cpu_seconds()
+    cold_statements = statements.snapshot()
+    statements.close()
+    workers.stop()
+    own_mb = own_peak_mb()  # the cold pass's: the warm pass needs less
     stored = store.article_count()
     started = time.perf_counter()
     warm = asyncio.run(poll_all(config, store, ids))
     warm_s = time.perf_counter() - started
-    worker_mb = workers.stop()
     store.engine.dispose()
     return Round(
         cold_s=cold_s,
@@ -400,48 +586,84 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
         machine_cpu=machine_cpu,
         own_cpu=own_cpu,
         workers_cpu=workers_cpu,
-        own_mb=peak_mb(),
-        worker_mb=worker_mb,
+        own_mb=own_mb,
+        worker_mbs=workers.worker_rss(),
+        pss_mb=workers.total_pss(),
+        statements=cold_statements,
     )
 
 
-def report(args, total_items: int, runs: list[Round], peer_s, peer_items: int, newsboat) -> None:  # noqa: ANN001
-    best = min(runs, key=lambda r: r.cold_s)
-    cold_median = statistics.median(r.cold_s for r in runs)
-    warm_best, warm_median = min(r.warm_s for r in runs), statistics.median(r.warm_s for r in runs)
-    engine = "postgresql" if args.database else "sqlite"
-    print(
-        f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server},"
-        f" database={engine}, rounds={len(runs)}"
-    )
-    print(
-        f"cold pass: best {best.cold_s:6.2f} s ({total_items / best.cold_s:.0f} items/s), median {cold_median:6.2f} s"
-        f"  stored={best.stored}  failures={sum(r.failures for r in runs)}"
-    )
-    print(
-        f"cold pass CPU (best round): {best.machine_cpu:.1f} core-seconds on the whole machine"
-        f" (of {os.cpu_count()} x {best.cold_s:.1f} s), {best.own_cpu:.1f} in this process (event loop, writer"
-        f" thread), {best.workers_cpu:.1f} in the parse workers"
-    )
-    print(
-        f"warm pass: best {warm_best:6.2f} s, median {warm_median:6.2f} s"
-        f"  304s={min(r.not_modified for r in runs)}/{args.feeds}  new={sum(r.warm_new for r in runs)}"
-    )
-    print(f"peak RSS: main {max(r.own_mb for r in runs):.0f} MB, largest worker {max(r.worker_mb for r in runs):.0f} MB")
-    if peer_s is not None:
+def _verdict(ratio: float, target: float) -> str:
+    return f"target <= {target:.1f}x: {'met' if ratio <= target else 'NOT met'}"
+
+
+def report(args, total_items: int, runs: dict[str, list[Round]], peers: Peers) -> None:  # noqa: ANN001
+    print(f"farm: {args.feeds} feeds x {args.items} items = {total_items} items, server={args.server}")
+    for engine, rounds in runs.items():
+        best = min(rounds, key=lambda r: r.cold_s)
+        cold_median = statistics.median(r.cold_s for r in rounds)
+        warm_best, warm_median = min(r.warm_s for r in rounds), statistics.median(r.warm_s for r in rounds)
+        print(f"== {engine}, {len(rounds)} rounds")
         print(
-            f"peer (sequential httpx+feedparser, no storage): {peer_s:6.2f} s  {peer_items / peer_s:8.0f} items/s"
-            f"  -> our best cold pass is {peer_s / best.cold_s:.2f}x the peer's speed"
+            f"cold pass: best {best.cold_s:6.2f} s ({total_items / best.cold_s:.0f} items/s), median {cold_median:6.2f} s"
+            f"  stored={best.stored}  failures={sum(r.failures for r in rounds)}"
         )
-    if newsboat is not None:
         print(
-            f"newsboat (C++, defaults, same farm, best of {len(runs)}): cold {newsboat.cold_s:6.2f} s"
-            f"  warm {newsboat.warm_s:6.2f} s  stored={newsboat.stored}"
-            f"  -> our cold pass takes {best.cold_s / newsboat.cold_s:.2f}x newsboat's time (median"
-            f" {cold_median / newsboat.cold_s:.2f}x), warm {warm_best / newsboat.warm_s:.2f}x"
+            f"cold pass CPU (best round): {best.machine_cpu:.1f} core-seconds on the whole machine"
+            f" (of {os.cpu_count()} x {best.cold_s:.1f} s), {best.own_cpu:.1f} in this process (event loop, writer"
+            f" thread), {best.workers_cpu:.1f} in the parse workers"
         )
-    elif not args.skip_peer:
-        print("newsboat: not installed (apt-get install newsboat) - no comparison with the goal's peer")
+        single, many, rows = best.statements
+        print(f"cold pass statements: {single} single, {many} executemany ({rows} rows)")
+        print(
+            f"warm pass: best {warm_best:6.2f} s, median {warm_median:6.2f} s"
+            f"  304s={min(r.not_modified for r in rounds)}/{args.feeds}  new={sum(r.warm_new for r in rounds)}"
+        )
+        heaviest = max(rounds, key=lambda r: r.total_mb)
+        print(
+            f"cold pass peak RSS per process (heaviest round): main {heaviest.own_mb:.0f} MB,"
+            f" forkserver + workers {' + '.join(f'{mb:.0f}' for mb in heaviest.worker_mbs)} MB"
+            f" = {heaviest.total_mb:.0f} MB  ({_verdict(heaviest.total_mb / 400, 1.0)} of 400 MB);"
+            f" PSS of them all (shared pages counted once) {heaviest.pss_mb:.0f} MB"
+        )
+        if peers.asynchronous is not None:
+            a = peers.asynchronous
+            print(
+                f"async peer (httpx.AsyncClient + feedparser, concurrency {args.concurrency}, conditional GETs,"
+                f" no storage, best of {len(rounds)}): cold {a.cold_s:6.2f} s ({a.items} items), warm {a.warm_s:6.2f} s"
+                f" ({a.not_modified} x 304)"
+            )
+            print(
+                f"  -> warm pass {warm_best / a.warm_s:.2f}x the async peer's time (median {warm_median / a.warm_s:.2f}x;"
+                f" {_verdict(warm_best / a.warm_s, 1.0)}); cold {best.cold_s / a.cold_s:.2f}x"
+            )
+        if peers.naive_s is not None:
+            print(
+                f"naive peer (sequential httpx+feedparser, no storage): {peers.naive_s:6.2f} s"
+                f"  {peers.naive_items / peers.naive_s:8.0f} items/s  -> our cold pass {best.cold_s / peers.naive_s:.2f}x its time"
+            )
+        if peers.newsboat is not None:
+            n = peers.newsboat
+            target = 0.2 if args.feeds >= 2000 else 0.5
+            print(
+                f"newsboat (C++, defaults, same farm, best of {len(rounds)}): cold {n.cold_s:6.2f} s"
+                f"  warm {n.warm_s:6.2f} s  stored={n.stored}"
+            )
+            print(
+                f"  -> cold pass {best.cold_s / n.cold_s:.2f}x newsboat's time (median {cold_median / n.cold_s:.2f}x;"
+                f" {_verdict(best.cold_s / n.cold_s, target)}), warm {warm_best / n.warm_s:.2f}x"
+            )
+        elif not args.skip_peer:
+            print("newsboat: not installed (apt-get install newsboat) - no comparison with the goal's peer")
+    if "postgresql" in runs and "sqlite" in runs:
+        pg = min(r.cold_s for r in runs["postgresql"])
+        lite = min(r.cold_s for r in runs["sqlite"])
+        pg_median = statistics.median(r.cold_s for r in runs["postgresql"])
+        lite_median = statistics.median(r.cold_s for r in runs["sqlite"])
+        print(
+            f"PostgreSQL / SQLite cold pass: best {pg:.2f} / {lite:.2f} s = {pg / lite:.2f}x"
+            f" (medians {pg_median / lite_median:.2f}x; {_verdict(pg / lite, 1.2)})"
+        )
 
 
 if __name__ == "__main__":

@@ -65,6 +65,10 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def ready() -> None:
+    """A no-op task: submitting it starts a worker before there is work (monitor.poll)."""
+
+
 def _configured() -> tuple[RuleSet, DedupConfig]:
     assert _worker_rules is not None and _worker_dedup is not None, "init_worker() was not called"
     return _worker_rules, _worker_dedup
