@@ -24,8 +24,11 @@ stays flat whatever the archive's size (bench/rules_diff_bench.py).
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -200,7 +203,8 @@ def rules_diff_command(config: Config, new_config: str, since: str | None, as_js
         err.write(f"monitor: rules diff {exc}\n")
         return 2
     new = load_config(Path(new_config)).rules
-    run_diff(open_review_engine(config), config.rules, new, start, out, err, as_json=as_json)
+    with _reader_may_leave(out):
+        run_diff(open_review_engine(config), config.rules, new, start, out, err, as_json=as_json)
     return 0
 
 
@@ -210,8 +214,20 @@ def rules_test_command(config: Config, rules_config: str | None, as_json: bool, 
     rules = load_config(Path(rules_config)).rules if rules_config else config.rules
     from monitor.rules_score import run_test
 
-    run_test(open_review_engine(config), rules, out, as_json=as_json)
+    with _reader_may_leave(out):
+        run_test(open_review_engine(config), rules, out, as_json=as_json)
     return 0
+
+
+@contextmanager
+def _reader_may_leave(out: IO[str]) -> Iterator[None]:
+    """`monitor rules diff … | head` stops quietly when the reader leaves (as `export` does):
+    the rest of the output, and the interpreter's flush at exit, go nowhere."""
+    try:
+        yield
+    except BrokenPipeError:
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def label_command(

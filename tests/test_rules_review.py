@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from monitor.store import DueFeed, PollResult, Store
 from monitor.store.labels import Label, article_batches
 from tests.conftest import write_config
 
-UTC = timezone.utc
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 RULES_OLD = """
@@ -212,8 +211,8 @@ def test_rules_diff_compares_with_what_the_running_rules_decide_not_with_stale_d
 
     assert status == 0
     assert out.splitlines() == [
-        "rules diff: 7 articles compared (all stored): 0 newly flagged, 0 no longer flagged, "
-        "0 partner changed, 0 round changed"
+        ("rules diff: 7 articles compared (all stored): 0 newly flagged, 0 no longer flagged, "
+         "0 partner changed, 0 round changed"),
     ]
 
 
