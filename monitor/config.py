@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -53,6 +54,12 @@ class MonitorSection(_Section):
     timezone: str = "Asia/Kuwait"
     state_dir: str = "state"
     log_level: str = "info"
+    # A daemon holds the feeds it polls and the deliveries it sends for `lease`, renewed every
+    # `lease_heartbeat` while the work runs: a daemon killed on another host frees its work
+    # after at most `lease`. The heartbeat also refreshes the daemon's row (`monitor status`,
+    # which calls a daemon gone after 90 s of silence: hence at most 30 s).
+    lease: Duration = timedelta(minutes=2)
+    lease_heartbeat: Duration = timedelta(seconds=30)
 
     @field_validator("timezone")
     @classmethod
@@ -69,6 +76,29 @@ class MonitorSection(_Section):
         if value.lower() not in {"debug", "info", "warning", "error"}:
             raise ValueError("must be one of debug, info, warning, error")
         return value.lower()
+
+    @field_validator("lease")
+    @classmethod
+    def _sensible_lease(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=2) <= value <= timedelta(hours=1):
+            raise ValueError("must be between 2s and 1h")
+        return value
+
+    @field_validator("lease_heartbeat")
+    @classmethod
+    def _sensible_heartbeat(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        """Under half the lease, so one late or failed renewal does not let a lease lapse
+        while its work still runs."""
+        if not timedelta(seconds=1) <= value <= timedelta(seconds=30):
+            raise ValueError("must be between 1s and 30s (`monitor status` calls a daemon gone after 90 s of silence)")
+        lease = info.data.get("lease")  # absent when `lease` itself was invalid
+        if lease is not None and value * 2 >= lease:
+            raise ValueError(f"must be less than half of lease ({_seconds(lease)})")
+        return value
+
+
+def _seconds(value: timedelta) -> str:
+    return f"{value.total_seconds():g}s"
 
 
 class DatabaseSection(_Section):

@@ -31,7 +31,7 @@ from monitor import notify
 from monitor.metrics import DaemonMetrics, MetricsError, MetricsServer, flagged_since, ping, read_gauges
 from monitor.models import utcnow
 from monitor.poll import Poller
-from monitor.status import HEARTBEAT_SECONDS, heartbeat, register_daemon, unregister_daemon
+from monitor.status import heartbeat, register_daemon, unregister_daemon
 from monitor.store import Store, make_engine, this_process, upgrade
 from monitor.systemd import Notifier
 
@@ -90,7 +90,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        self.poller = await Poller(self.config, self.store).__aenter__()
+        self._sending: set[str] = set()  # deliveries being sent: their leases are renewed
+        self.poller = await self._new_poller(self.config)
         self.scheduler = AsyncIOScheduler(timezone=self.config.tz)
         self._register_jobs()
         self.scheduler.start()
@@ -159,7 +160,7 @@ class Daemon:
             self._spawn(self._catch_up(digest.id))
         self.scheduler.add_job(
             self._heartbeat_tick,
-            IntervalTrigger(seconds=HEARTBEAT_SECONDS, timezone=self.config.tz),
+            IntervalTrigger(seconds=self.config.monitor.lease_heartbeat.total_seconds(), timezone=self.config.tz),
             id="heartbeat",
             coalesce=True,
             replace_existing=True,
@@ -201,7 +202,7 @@ class Daemon:
         try:
             if self.config.alerts:
                 await asyncio.to_thread(notify.queue_alerts, self.store, self.config)
-            attempted = await notify.send_due(self.store, self.config)
+            attempted = await notify.send_due(self.store, self.config, lease=self.config.monitor.lease, sending=self._sending)
             if self.metrics is not None:
                 self.metrics.observe_deliveries(attempted, {c.id: c.type for c in self.config.channels})
         except asyncio.CancelledError:
@@ -239,11 +240,28 @@ class Daemon:
             log.exception("polling pass failed")
 
     async def _heartbeat_tick(self) -> None:
-        """`monitor status` tells a running daemon from a gone one by this row's age."""
+        """Every `lease_heartbeat`: extend the leases of the work in progress (the feeds
+        being polled, by the current poller and by retiring ones, and the deliveries being
+        sent) to now + `lease`, and refresh the daemon's row (`monitor status` tells a running
+        daemon from a gone one by its age). A daemon killed on another host stops renewing,
+        so its work is free `lease` after this last ran; one that stays alive keeps its slow
+        polls. Runs in a thread, on a connection of its own: a busy writer does not delay it."""
+        feeds = set(self.poller.polling()).union(*(poller.polling() for poller in self._passes.values()))
+        deliveries = frozenset(self._sending)
         try:
-            await asyncio.to_thread(heartbeat, self.store, this_process(), utcnow())
+            await asyncio.to_thread(self._renew, feeds, deliveries)
         except Exception as exc:  # noqa: BLE001 (the watchdog and /healthz report a database down)
             log.warning("heartbeat not recorded", error=f"{type(exc).__name__}: {exc}")
+
+    def _renew(self, feeds: set[str], deliveries: frozenset[str]) -> None:
+        now, owner = utcnow(), this_process()
+        until = now + self.config.monitor.lease
+        renewed = self.store.renew_leases(owner, feeds, until) if feeds else 0
+        if deliveries:
+            renewed += notify.renew_delivery_leases(self.store, owner, deliveries, until)
+        heartbeat(self.store, owner, now)
+        if renewed:
+            log.debug("leases renewed", feeds=len(feeds), deliveries=len(deliveries), until=until.isoformat())
 
     async def _count_pass(self, reports: list, started: datetime) -> None:
         """Flagged articles per watch: FeedReport counts them per feed only, so the feeds
@@ -340,12 +358,15 @@ class Daemon:
             return
         self.notifier.notify("RELOADING=1")
         await asyncio.to_thread(self.store.sync_feeds, new_config.feeds, new_config.polling.interval, utcnow())
-        new_poller = await Poller(new_config, self.store).__aenter__()
+        new_poller = await self._new_poller(new_config)
         old_poller, self.poller, self.config = self.poller, new_poller, new_config
         self._register_jobs()
         self._spawn(self._retire(old_poller))
         self.notifier.ready(f"polling {len(new_config.feeds)} feeds")
         log.info("config reloaded", feeds=len(new_config.feeds))
+
+    async def _new_poller(self, config: Config) -> Poller:
+        return await Poller(config, self.store, lease=config.monitor.lease).__aenter__()
 
     @staticmethod
     async def _retire(poller: Poller) -> None:

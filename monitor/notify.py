@@ -16,7 +16,7 @@ import email
 import email.policy
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,7 +71,10 @@ SUBSTANTIAL_SUMMARY = 200  # characters of a feed's own text that make it a writ
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
-SEND_LEASE = timedelta(minutes=10)  # far longer than one attempt (SMTP 30 s, webhook 10 s per step)
+# How long a claim holds a delivery when nothing renews it (`monitor digest send`, `deliveries
+# retry`): far longer than one attempt (SMTP 30 s, webhook 10 s per step). The daemon claims
+# for `[monitor] lease` and renews while it sends (renew_delivery_leases).
+SEND_LEASE = timedelta(minutes=10)
 
 
 # -- building (one transaction each) ---------------------------------------------------------
@@ -385,24 +388,60 @@ def _delivery(
 # -- sending ---------------------------------------------------------------------------------
 
 
-async def send_due(store: Store, config: Config, now: datetime | None = None, only: str | None = None) -> list[Delivery]:
-    """Attempt every queued delivery whose time has come; record each outcome at once."""
+async def send_due(
+    store: Store,
+    config: Config,
+    now: datetime | None = None,
+    only: str | None = None,
+    *,
+    lease: timedelta = SEND_LEASE,
+    sending: set[str] | None = None,
+) -> list[Delivery]:
+    """Attempt every queued delivery whose time has come; record each outcome at once.
+    The daemon passes its `lease` and its `sending` set, where each delivery's id stays
+    while it is being sent, so that its heartbeat renews that lease (renew_delivery_leases)."""
     now = now or utcnow()
     _release_dead_leases(store, now)
     done = []
-    while (delivery := _claim_next(store, now, only)) is not None:
-        result = await _attempt(config, delivery)
-        done.append(_record(store, delivery.id, result, now))
+    sending = set() if sending is None else sending
+    while (delivery := _claim_next(store, now, only, lease)) is not None:
+        sending.add(delivery.id)
+        try:
+            result = await _attempt(config, delivery)
+            done.append(_record(store, delivery.id, result, now))
+        finally:
+            sending.discard(delivery.id)
     return done
 
 
-def _claim_next(store: Store, now: datetime, only: str | None) -> Delivery | None:
+def renew_delivery_leases(store: Store, owner: str, delivery_ids: Collection[str], until: datetime) -> int:
+    """Extend to `until` the leases `owner` holds on the deliveries it is sending, in one
+    UPDATE of the rows still leased to it: a sender killed on another host frees its
+    deliveries `lease` after its last heartbeat, while a slow send is never taken over.
+    Should a stalled heartbeat let a lease lapse mid-send, the other sender sends the same
+    message again with the same id (Message-ID, webhook-id), which the receiver drops."""
+    if not delivery_ids:
+        return 0
+    statement = (
+        update(Delivery)
+        .where(Delivery.lease_owner == owner, Delivery.status == "pending", Delivery.id.in_(sorted(delivery_ids)))  # type: ignore[union-attr]
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    with store.session() as session:
+        renewed = session.execute(statement).rowcount
+        session.commit()
+    return renewed
+
+
+def _claim_next(store: Store, now: datetime, only: str | None, lease: timedelta = SEND_LEASE) -> Delivery | None:
     """Lease the oldest due delivery to this process, one at a time, just before sending it:
     a second daemon (or `monitor digest send` beside the daemon) then finds it no longer due,
     on PostgreSQL and on SQLite alike, so two senders never send one message. The lease is
     next_attempt_at pushed past any attempt's length; the UPDATE re-checks that the row is
     still due, so of two claims racing for one row only one gets it. A sender that dies
-    holds its delivery until a process on its host frees it, or the lease runs out."""
+    holds its delivery until a process on its host frees it, or the lease runs out (the
+    daemon's: `[monitor] lease` after its last heartbeat)."""
     due = (Delivery.status == "pending", Delivery.next_attempt_at <= now)
     oldest = select(Delivery.id).where(*due).order_by(Delivery.created_at).limit(1)  # type: ignore[arg-type]
     if only is not None:
@@ -412,7 +451,7 @@ def _claim_next(store: Store, now: datetime, only: str | None) -> Delivery | Non
     claim = (
         update(Delivery)
         .where(Delivery.id == oldest.scalar_subquery(), *due)  # type: ignore[arg-type]
-        .values(next_attempt_at=now + SEND_LEASE, lease_owner=this_process())
+        .values(next_attempt_at=now + lease, lease_owner=this_process())
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
     )

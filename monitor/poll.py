@@ -37,6 +37,8 @@ from monitor.store.search import catch_up
 
 log = structlog.get_logger(__name__)
 
+# How long a claim holds a feed when nothing renews it (`monitor poll`): longer than any pass.
+# The daemon claims for `[monitor] lease` and renews while polls run (Daemon._heartbeat_tick).
 LEASE = timedelta(minutes=10)
 
 
@@ -67,6 +69,7 @@ class Poller:
     store: Store
     owner: str = field(default_factory=this_process)
     rng: random.Random = field(default_factory=random.Random)
+    lease: timedelta = LEASE
 
     async def __aenter__(self) -> Poller:
         polling = self.config.polling
@@ -77,6 +80,7 @@ class Poller:
         self._writer = GroupWriter(self.store, self._db)
         self._in_flight = asyncio.Semaphore(2 * polling.concurrency)  # feeds between fetch and parse
         self._held: set[str] = set()  # feeds this poller claimed and has not recorded yet
+        self._polling: set[str] = set()  # of those, the ones a poll is working on: their leases are renewed
         self._passes = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -130,6 +134,7 @@ class Poller:
         self._idle.clear()
         try:
             due = await asyncio.get_running_loop().run_in_executor(self._db, self._claim, only)
+            self._polling.update(feed.id for feed in due)
             self.last_claim_at = time.monotonic()
             if not due:
                 return []
@@ -140,6 +145,11 @@ class Poller:
             if not self._passes:
                 self._idle.set()
 
+    def polling(self) -> frozenset[str]:
+        """The feeds this poller's passes are working on (claimed, not yet recorded or
+        failed): the leases the daemon's heartbeat renews. Read on the event loop."""
+        return frozenset(self._polling)
+
     async def index_for_search(self) -> int:
         """Index the articles the passes stored (monitor.store.search.catch_up), on the
         database thread between writes: the search index costs the polling pass nothing."""
@@ -149,15 +159,19 @@ class Poller:
         """Free what dead processes of this host still hold (a daemon killed beside this one
         would otherwise keep its feeds for the whole lease), then lease what is due."""
         self.store.release_dead_leases(HOST, pid_alive)
-        due = self.store.claim_due_feeds(utcnow(), self.owner, LEASE, only=only)
+        due = self.store.claim_due_feeds(utcnow(), self.owner, self.lease, only=only)
         self._held.update(feed.id for feed in due)
         return due
 
     async def _poll_held(self, feed: DueFeed) -> FeedReport:
         """A poll that raises keeps its feed held until this poller closes or the lease runs
-        out, so a feed that crashes its poll is not retried at every tick."""
-        report = await self.poll_feed(feed)
-        self._held.discard(feed.id)  # recorded: the write released its lease
+        out, so a feed that crashes its poll is not retried at every tick: its lease is no
+        longer renewed, so any daemon retries it once the lease has run out."""
+        try:
+            report = await self.poll_feed(feed)
+        finally:
+            self._polling.discard(feed.id)
+        self._held.discard(feed.id)  # recorded (the write released its lease), or taken over
         return report
 
     @staticmethod
@@ -209,6 +223,12 @@ class Poller:
         )
         stored = await self._writer.record(result)
         seconds = time.perf_counter() - started
+        if stored.lease_lost:
+            # The lease ran out under this poll and another process claimed the feed: this
+            # result was dropped, the new owner's poll counts (monitor.store.feeds.lost_leases).
+            error = "lease lost: another process took this feed over while it was polled; result dropped"
+            bound.warning("feed poll outlived its lease; result dropped", seconds=round(seconds, 3))
+            return FeedReport(feed.id, "error", outcome.http_status, harvest.entries, 0, 0, 0, error, seconds)
         for warning in harvest.warnings:
             bound.warning("feed parsed with a warning", warning=warning)
         if error:

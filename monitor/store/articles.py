@@ -12,7 +12,7 @@ from monitor.dedup import DedupConfig
 from monitor.models import Article, Feed, utcnow
 from monitor.relevance import Decision, RuleSet
 from monitor.store.engine import Database
-from monitor.store.feeds import update_feeds
+from monitor.store.feeds import lost_leases, update_feeds
 from monitor.store.pages import record_page_attempts
 from monitor.store.records import Incoming, PollResult, StoredPoll, decision_json
 from monitor.store.repair import repair
@@ -63,7 +63,10 @@ class ArticleStore(Database):
         missing = feed_ids - set(session.exec(select(Feed.id).where(Feed.id.in_(feed_ids))))  # type: ignore[attr-defined]
         if missing:
             raise LookupError(f"feeds not in the database: {', '.join(sorted(missing))}")
-        stored = [StoredPoll() for _ in results]
+        lost = lost_leases(session, results)
+        everything = [StoredPoll(lease_lost=result.feed.id in lost) for result in results]
+        results = [result for result in results if result.feed.id not in lost]  # stale: written by nobody
+        stored = [poll for poll in everything if not poll.lease_lost]
         batches: dict[tuple[str, DedupConfig], list[tuple[int, Incoming]]] = {}
         for position, result in enumerate(results):
             batch = batches.setdefault((result.rules_fingerprint, result.dedup_config), [])
@@ -79,7 +82,7 @@ class ArticleStore(Database):
         for result, poll in zip(results, stored, strict=True):
             if poll.new:
                 log.debug("articles stored", feed_id=result.feed.id, new=poll.new, flagged=poll.flagged)
-        return stored
+        return everything
 
     @staticmethod
     def _log_redirects(results: Sequence[PollResult]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -50,6 +50,9 @@ class DueFeed:
     interval_seconds: int
     consecutive_failures: int
     language: str | None
+    # Who claimed it: the write of the poll's result checks the feed is still leased to this
+    # owner (record_polls). None: not claimed through a lease (tests, tools), not checked.
+    lease_owner: str | None = None
 
 
 class FeedConfigLike:  # pragma: no cover - typing aid only
@@ -154,6 +157,7 @@ class FeedStore(Database):
                     interval_seconds=row.interval_seconds,
                     consecutive_failures=row.consecutive_failures,
                     language=row.language,
+                    lease_owner=owner,
                 )
                 for row in sorted(rows, key=lambda r: ids.index(r.id))
             ]
@@ -167,6 +171,26 @@ class FeedStore(Database):
         with self.session() as session:
             session.exec(statement.values(lease_owner=None, lease_until=None))
             session.commit()
+
+    def renew_leases(self, owner: str, feed_ids: Collection[str], until: datetime) -> int:
+        """Extend to `until` the leases `owner` still holds on `feed_ids` (the feeds its polls
+        are working on): the daemon's heartbeat, so that a lease outlives a slow poll but a
+        killed daemon's feeds are free `lease` after its last heartbeat. One UPDATE, and only
+        of rows still leased to `owner`: a feed another process took over is not taken back.
+        Returns how many leases were renewed."""
+        if not feed_ids:
+            return 0
+        ids = sorted(feed_ids)
+        mine = select(Feed.id).where(Feed.lease_owner == owner, Feed.id.in_(ids))  # type: ignore[attr-defined]
+        if self.engine.dialect.name == "postgresql":
+            # Row locks in id order, as the writer takes them (lock_own_leases): two
+            # transactions that lock in one order cannot deadlock.
+            mine = mine.order_by(Feed.id).with_for_update(key_share=True)
+        statement = update(Feed).where(Feed.id.in_(mine.scalar_subquery())).values(lease_until=until)  # type: ignore[attr-defined]
+        with self.session() as session:
+            renewed = session.execute(statement.execution_options(synchronize_session=False)).rowcount
+            session.commit()
+        return renewed
 
     def release_dead_leases(self, host: str, is_alive: Callable[[int], bool]) -> list[str]:
         """Free the feeds leased by processes of this host that no longer exist, so a restart
@@ -268,6 +292,30 @@ def _feed_state(result: PollResult) -> dict[str, object]:
     if outcome.permanent_redirect:
         values["url"] = outcome.permanent_redirect
     return values
+
+
+def lost_leases(session: Session, results: Sequence[PollResult]) -> set[str]:
+    """The feeds of `results` no longer leased to the poll that claimed them: its lease ran
+    out (a stalled heartbeat, a paused process) and another process claimed the feed, which
+    may be polling it now or have recorded its poll already. Such a result is stale and
+    must not be written over the new owner's work.
+
+    On PostgreSQL the rows still ours are locked (FOR NO KEY UPDATE, in id order) until the
+    caller commits, so no claim can slip in between this check and the write: a claim's
+    SKIP LOCKED passes over them, and a claim that got there first has changed the owner
+    this reads. On SQLite the database's single writer serialises the claim and the write."""
+    expected = {result.feed.id: result.feed.lease_owner for result in results if result.feed.lease_owner is not None}
+    if not expected:
+        return set()
+    query = select(Feed.id, Feed.lease_owner).where(Feed.id.in_(sorted(expected))).order_by(Feed.id)  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(key_share=True)
+    holders = dict(session.exec(query).all())
+    lost = {feed_id for feed_id, owner in expected.items() if holders.get(feed_id, owner) != owner}
+    if lost:
+        log.warning("poll outlived its lease; another process holds the feed now, result dropped",
+                    feeds=sorted(lost), holders=sorted({str(holders[f]) for f in lost}))
+    return lost
 
 
 def update_feeds(session: Session, results: Sequence[PollResult], stored: Sequence[StoredPoll]) -> None:

@@ -1,12 +1,19 @@
 """Who holds a lease: each process records "host:pid" on the feeds it polls and the
-deliveries it sends, so that a process of the same host can tell when the holder has died."""
+deliveries it sends, so that a process of the same host can tell when the holder has died.
+
+The host part is the machine's node name, or $MONITOR_LEASE_HOST when set. Two machines
+must never record the same host name: a process on one would take the other's pids for its
+own and free leases that are still being worked on (cloned VMs and containers that share a
+node name need the variable). The process-level tests also set it, to run daemons "on
+different hosts" on one machine, where the dead-pid fast path must not apply.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 
-HOST = os.uname().nodename
+HOST = os.environ.get("MONITOR_LEASE_HOST") or os.uname().nodename
 
 
 def this_process() -> str:

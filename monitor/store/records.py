@@ -59,6 +59,7 @@ class StoredPoll:
     already_stored: int = 0
     near_duplicates: int = 0
     flagged: int = 0
+    lease_lost: bool = False  # another process had taken the feed over: nothing was written
 
     def add(self, outcome: InsertOutcome) -> None:
         if not outcome.stored:
