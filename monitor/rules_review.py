@@ -280,13 +280,17 @@ def _matched_text(match: Match, article: StoredArticle) -> str:
 
 
 def matches_text(matches: Iterable[Match], article: StoredArticle) -> str:
-    shown = []
-    listed = list(matches)
-    for match in listed[:MAX_MATCHES_SHOWN]:
-        text = one_line(_matched_text(match, article))
-        shown.append(f"«{text}» ({match.field}{'' if text == match.term else ', term «' + match.term + '»'})")
-    if len(listed) > MAX_MATCHES_SHOWN:
-        shown.append(f"… {len(listed) - MAX_MATCHES_SHOWN} more")
+    """The matches as published, once each per field with a count («الكويت» ×2), the term
+    that matched when it reads differently; --json lists every match with its offsets."""
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (one_line(_matched_text(match, article)), match.field, match.term) for match in matches
+    )
+    shown = [
+        f"«{text}» ({field}{'' if text == term else ', term «' + term + '»'})" + (f" ×{count}" if count > 1 else "")
+        for (text, field, term), count in list(counts.items())[:MAX_MATCHES_SHOWN]
+    ]
+    if len(counts) > MAX_MATCHES_SHOWN:
+        shown.append(f"… {len(counts) - MAX_MATCHES_SHOWN} more")
     return ", ".join(shown) or "none"
 
 
