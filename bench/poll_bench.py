@@ -53,17 +53,22 @@ from xml.sax.saxutils import escape
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import feedparser  # noqa: E402
-import httpx  # noqa: E402
-import structlog  # noqa: E402
-from sqlalchemy import create_engine, event, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
 from monitor.arabic import normalize  # noqa: E402
-from monitor.config import load_config  # noqa: E402
-from monitor.daemon import open_store  # noqa: E402
-from monitor.store import normalise_url  # noqa: E402
-from monitor.poll import Poller  # noqa: E402
+
+if __name__ != "__mp_main__":
+    # The parse workers import this script again (multiprocessing runs the main script in
+    # each, as "__mp_main__"): they should cost what the daemon's do, whose main script
+    # (monitor.cli) imports little beyond what the workers preload, not load a bench's peers.
+    import feedparser
+    import httpx
+    import structlog
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.engine import make_url
+
+    from monitor.config import load_config
+    from monitor.daemon import open_store
+    from monitor.poll import Poller
+    from monitor.store import normalise_url
 
 CORPUS = REPO.parent / "shared" / "corpus" / "dev.jsonl"
 
@@ -310,27 +315,32 @@ class WorkerPeak:
         self.peaks: dict[str, float] = {}  # pid -> peak RSS (VmHWM) in MB
         self.pss: dict[str, float] = {}  # pid -> largest PSS sampled, in MB ("self": this process)
         self._cpu: dict[str, float] = {}
+        self._cpu_before: dict[str, float] = {}  # what the forkserver (long-lived) had used before
         self._stop = threading.Event()
+        self._sample(self._cpu_before)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        tick = os.sysconf("SC_CLK_TCK")
         while not self._stop.wait(self.INTERVAL):
-            self._sample_pss("self", Path("/proc/self"))
-            for proc in Path("/proc").glob("[0-9]*"):
-                if not _descends_from_us(proc):
-                    continue
-                try:
-                    status = (proc / "status").read_text()
-                    stat = (proc / "stat").read_text().rpartition(")")[2].split()
-                except OSError:
-                    continue
-                self._cpu[proc.name] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peaks[proc.name] = max(self.peaks.get(proc.name, 0.0), int(line.split()[1]) / 1024)
-                self._sample_pss(proc.name, proc)
+            self._sample(self._cpu)
+
+    def _sample(self, cpu: dict[str, float]) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
+        self._sample_pss("self", Path("/proc/self"))
+        for proc in Path("/proc").glob("[0-9]*"):
+            if not _descends_from_us(proc):
+                continue
+            try:
+                status = (proc / "status").read_text()
+                stat = (proc / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            cpu[proc.name] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peaks[proc.name] = max(self.peaks.get(proc.name, 0.0), int(line.split()[1]) / 1024)
+            self._sample_pss(proc.name, proc)
 
     def _sample_pss(self, key: str, proc: Path) -> None:
         try:
@@ -343,7 +353,7 @@ class WorkerPeak:
                 return
 
     def cpu_seconds(self) -> float:
-        return sum(self._cpu.values())
+        return sum(seconds - self._cpu_before.get(pid, 0.0) for pid, seconds in self._cpu.items())
 
     def stop(self) -> WorkerPeak:
         self._stop.set()

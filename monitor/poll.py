@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -112,8 +112,10 @@ class Poller:
 
     def _make_pool(self) -> Executor:
         workers = self.config.polling.parse_workers or (os.cpu_count() or 1)
+        self._pool_started: Future[None] = Future()
         if workers <= 1:
             init_worker(self.config.rules, self.config.dedup)
+            self._pool_started.set_result(None)
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
         initargs = (self.config.rules, self.config.dedup, os.getpid())
         context = get_context("forkserver")
@@ -122,10 +124,16 @@ class Poller:
         # it forks: a worker then starts in milliseconds, sharing those pages.
         context.set_forkserver_preload(["monitor.pipeline"])
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=initargs)
-        # Start the forkserver and the workers now, from a thread of their own: the first
-        # fork waits for the forkserver's imports, and the event loop must not (it fetches
-        # meanwhile).
-        threading.Thread(target=_start_workers, args=(pool, workers), name="start-workers", daemon=True).start()
+        if _forkserver_ready.is_set():  # workers fork in milliseconds, when there is work for them
+            self._pool_started.set_result(None)
+        else:
+            # The process's first pool: start the forkserver and the workers now, from a thread
+            # of their own. The first fork waits for the forkserver's imports holding the
+            # pool's lock, and the event loop must not wait (it fetches meanwhile;
+            # _in_worker submits once they are started).
+            threading.Thread(
+                target=_start_workers, args=(pool, workers, self._pool_started), name="start-workers", daemon=True
+            ).start()
         return pool
 
     async def poll_due(self, only: Sequence[str] | None = None) -> list[FeedReport]:
@@ -278,6 +286,8 @@ class Poller:
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
             pool = self._pool
+            if not self._pool_started.done():
+                await asyncio.wrap_future(self._pool_started)
             try:
                 return await loop.run_in_executor(pool, function, *args)
             except BrokenProcessPool:
@@ -306,13 +316,19 @@ class Poller:
         return now + timedelta(seconds=delay)
 
 
-def _start_workers(pool: ProcessPoolExecutor, workers: int) -> None:
+_forkserver_ready = threading.Event()  # set once a pool of this process has forked its workers
+
+
+def _start_workers(pool: ProcessPoolExecutor, workers: int, started: Future[None]) -> None:
     """Submit a no-op per worker: each submission finding no idle worker forks one."""
     try:
         for _ in range(workers):
             pool.submit(ready)
+        _forkserver_ready.set()
     except RuntimeError:  # the poller closed (or the pool broke) first: nothing to start
         pass
+    finally:
+        started.set_result(None)
 
 
 def summarise(reports: Iterable[FeedReport]) -> dict[str, int]:
