@@ -103,6 +103,9 @@ class Article(SQLModel, table=True):
         UniqueConstraint("feed_id", "guid", name="uq_article_feed_guid"),
         Index("ix_article_published", "published_at"),
         Index("ix_article_search_pending", "id", sqlite_where=text("search_pending"), postgresql_where=text("search_pending")),
+        # A watch's flagged articles by date, for the story search (migration 0015).
+        Index("ix_article_watch_published", "watch", "published_at",
+              sqlite_where=text("watch IS NOT NULL"), postgresql_where=text("watch IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
