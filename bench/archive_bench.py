@@ -47,8 +47,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -405,7 +404,7 @@ async def _passes(config, store, ids: list[str]) -> tuple[float, float, float, l
 
 
 def measure(engine: Engine, info: dict, args: argparse.Namespace, synth: Synth) -> dict[str, float]:
-    size, end = info["size"], datetime.fromisoformat(info["end"])
+    end = datetime.fromisoformat(info["end"])
     scratch = f"archive_bench_scratch_{os.getpid()}"
     engine.create(scratch, template=info["label"])
     farm = farm_entries(synth, args.farm_feeds, args.farm_items, end)
