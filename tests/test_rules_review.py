@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, insert, select, text
 
 from monitor.cli import main
 from monitor.config import Config, load_config
@@ -29,6 +30,7 @@ from monitor.sources.fetch import FetchOutcome
 from monitor.sources.parse import ParsedEntry
 from monitor.store import DueFeed, PollResult, Store
 from monitor.store.labels import Label, article_batches
+from monitor.store.records import decision_json
 from tests.conftest import write_config
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -240,6 +242,46 @@ def test_rules_diff_reads_in_id_ordered_batches_and_misses_none(tmp_path: Path, 
     out, err = Sink(), Sink()
     summary = run_diff(store.engine, config.rules, load_config(new, {}).rules, None, out, err, as_json=True, batch=3)  # type: ignore[arg-type]
     assert summary.compared == 7 and sum(summary.counts.values()) == len(EXPECTED) == len(out.text.splitlines())
+
+
+def test_rules_diff_memory_stays_that_of_one_batch(tmp_path: Path, db_url: str) -> None:
+    """3,000 stored articles of ~7 KB each as Python strings (~21 MB): read 100 at a time, the
+    diff's peak allocation stays that of a batch, far below the archive's."""
+    config, new = _configs(tmp_path, db_url)
+    store = open_store(config)
+    filler = " ".join(f"قال المسؤول في تصريح اليوم إن الاجتماع بحث سبل التعاون رقم {n}" for n in range(60))
+    sam_title, sam_body, _ = ARTICLES["sam"]
+    unflagged = decision_json(config.rules.classify(sam_title, sam_body).to_json_dict())
+    with store.engine.begin() as connection:
+        connection.execute(insert(Article), [
+            {"feed_id": "kuna", "guid": f"g{n}", "link": None, "canonical_url": None, "fingerprint": f"{n:064x}",
+             "title": sam_title if n % 150 == 0 else f"خبر رقم {n}", "summary": f"{n} {sam_body if n % 150 == 0 else ''} {filler}",
+             "language": "ar", "published_at": NOW, "published_is_fallback": False, "first_seen_at": NOW,
+             "flagged": False, "score": 0.0, "decision": unflagged, "rules_fingerprint": config.rules.fingerprint}
+            for n in range(3000)
+        ])
+    held = sum(len(a.summary) * 2 for batch in article_batches(store.engine) for a in batch)  # Arabic: 2 bytes a character
+
+    class Sink:
+        lines = 0
+
+        def write(self, text: str) -> None:
+            self.lines += text.count("\n")
+
+        def flush(self) -> None:
+            pass
+
+    out, err = Sink(), Sink()
+    tracemalloc.start()
+    try:
+        summary = run_diff(store.engine, config.rules, load_config(new, {}).rules, None, out, err, batch=100)  # type: ignore[arg-type]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (summary.compared, summary.counts["newly_flagged"], sum(summary.counts.values())) == (3000, 20, 20)
+    assert held > 20 * 2**20
+    assert peak < held / 4, f"peak {peak / 2**20:.1f} MB for {held / 2**20:.0f} MB of stored text"
+    store.engine.dispose()
 
 
 @pytest.mark.parametrize(
