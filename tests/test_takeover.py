@@ -1,4 +1,10 @@
-"""Two `monitor run` daemons on one PostgreSQL database, "on two hosts", and a SIGKILL.
+"""Leases: renewed while the work runs, taken over once they run out, never written over.
+
+The first tests check the pieces on SQLite and PostgreSQL: the renewal's UPDATE, the write
+that drops a poll whose lease was taken over, the deliveries' renewal, the config keys.
+
+The last one runs two `monitor run` daemons on one PostgreSQL database, "on two hosts", and
+a SIGKILL.
 
 What the leases promise (issue #13, "Take-over and leases"): while both daemons run, each
 feed is fetched once per interval by one of them, never by both at once, even a feed whose
@@ -15,31 +21,32 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import select
 
-from monitor.config import load_config
+from monitor import notify
+from monitor.config import Config, ConfigError, load_config
 from monitor.daemon import open_store
-from monitor.models import Article, DigestRun
-from monitor.store import Store
-from tests.conftest import POSTGRES_SKIP, POSTGRES_URL, REPO, _fresh_postgres_database, write_config
+from monitor.models import Article, Delivery, DigestRun, Feed, utcnow
+from monitor.store import DueFeed, Store, this_process
+from tests.conftest import POSTGRES_SKIP, POSTGRES_URL, REPO, _fresh_postgres_database, make_config, write_config
 from tests.feedserver import FeedServer, RecordedRequest
+from tests.test_group_commit import _result
 from tests.test_poll import RELEVANT_BODY, RELEVANT_TITLE, filler, item, rss
 from tests.webhookreceiver import WebhookReceiver, new_secret
 
-# Slow: the digest's slot is a wall-clock minute (HH:MM), up to a minute away.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.skipif(not POSTGRES_URL, reason=POSTGRES_SKIP)]
 
 LEASE = 6.0  # seconds: [monitor] lease
 HEARTBEAT = 1.0  # [monitor] lease_heartbeat
@@ -163,6 +170,121 @@ def count(store: Store, table: type) -> int:
         return session.exec(select(func.count()).select_from(table)).one()
 
 
+# -- the pieces, on both engines ---------------------------------------------------------------
+
+
+def _claimed(store: Store, owner: str, now: datetime, lease: timedelta, only: list[str]) -> dict[str, DueFeed]:
+    return {feed.id: feed for feed in store.claim_due_feeds(now, owner, lease, only=only)}
+
+
+def _leases(store: Store) -> dict[str, tuple[str | None, datetime | None]]:
+    with store.session() as session:
+        return {row.id: (row.lease_owner, row.lease_until) for row in session.exec(select(Feed))}
+
+
+def test_renewal_extends_only_the_listed_leases_this_owner_still_holds(tmp_path: Path, db_url: str) -> None:
+    store = open_store(_config(tmp_path, db_url, 3))
+    now = utcnow()
+    _claimed(store, "host-a:1", now, timedelta(seconds=6), ["f0", "f1", "f2"])
+    with store.session() as session:  # f2's lease ran out and another daemon took it over
+        session.exec(update(Feed).where(Feed.id == "f2").values(lease_owner="host-b:2", lease_until=now + timedelta(seconds=6)))
+        session.commit()
+    until = now + timedelta(minutes=2)
+    assert store.renew_leases("host-a:1", {"f0", "f2"}, until) == 1
+    leases = _leases(store)
+    assert leases["f0"] == ("host-a:1", until)  # being polled: renewed
+    assert leases["f1"] == ("host-a:1", now + timedelta(seconds=6))  # not in flight (its poll crashed): left to run out
+    assert leases["f2"] == ("host-b:2", now + timedelta(seconds=6))  # the new owner's, untouched
+    assert store.renew_leases("host-a:1", set(), until) == 0
+    store.engine.dispose()
+
+
+def test_a_poll_that_outlived_its_lease_is_dropped_and_the_new_owners_poll_is_kept(tmp_path: Path, db_url: str) -> None:
+    config = _config(tmp_path, db_url, 2)
+    store = open_store(config)
+    now = utcnow()
+    first = _claimed(store, "host-a:1", now, timedelta(seconds=6), ["f0", "f1"])
+    # host-a's heartbeat renews f1 but not f0 (stalled past its lease); host-b claims f0 only.
+    assert store.renew_leases("host-a:1", {"f1"}, now + timedelta(minutes=2)) == 1
+    second = _claimed(store, "host-b:2", now + timedelta(seconds=7), timedelta(seconds=6), ["f0", "f1"])
+    assert set(second) == {"f0"}
+    stale = replace(_result(config, "f0", [filler(0, 1)]), feed=first["f0"])
+    fresh = replace(_result(config, "f0", [filler(0, 1), filler(0, 2)]), feed=second["f0"])
+    kept = replace(_result(config, "f1", [filler(1, 1)]), feed=first["f1"])
+    stale_poll, kept_poll = store.record_polls([stale, kept])  # one group: f0 dropped, f1 written
+    assert stale_poll.lease_lost and stale_poll.new == 0
+    assert not kept_poll.lease_lost and kept_poll.new == 1
+    assert _leases(store)["f0"][0] == "host-b:2"  # the stale write did not free the new owner's lease
+    assert _article_count(store, "f0") == 0
+    fresh_poll = store.record_poll(fresh)
+    assert not fresh_poll.lease_lost and fresh_poll.new == 2
+    assert _leases(store)["f0"] == (None, None) and _article_count(store, "f0") == 2
+    assert store.record_poll(stale).lease_lost  # the feed is free now, but not this poll's any more
+    assert _article_count(store, "f0") == 2
+    store.engine.dispose()
+
+
+def test_an_expired_lease_nobody_took_is_still_the_pollers_to_write(tmp_path: Path, db_url: str) -> None:
+    config = _config(tmp_path, db_url, 1)
+    store = open_store(config)
+    claimed = _claimed(store, "host-a:1", utcnow() - timedelta(minutes=5), timedelta(seconds=6), ["f0"])
+    poll = store.record_poll(replace(_result(config, "f0", [filler(0, 1)]), feed=claimed["f0"]))
+    assert not poll.lease_lost and poll.new == 1 and _leases(store)["f0"] == (None, None)
+    store.engine.dispose()
+
+
+def test_delivery_renewal_extends_only_this_senders_pending_deliveries(tmp_path: Path, db_url: str) -> None:
+    store = open_store(_config(tmp_path, db_url, 1))
+    now = utcnow()
+    with store.session() as session:
+        for delivery_id in ("m_1", "m_2"):
+            session.add(notify._delivery(delivery_id, "digest", "daily", "hook", b"{}", now))
+        session.commit()
+    mine = notify._claim_next(store, now, "m_1", timedelta(seconds=6))
+    assert mine is not None and mine.lease_owner == this_process() and mine.next_attempt_at == now + timedelta(seconds=6)
+    until = now + timedelta(minutes=2)
+    assert notify.renew_delivery_leases(store, this_process(), {"m_1", "m_2"}, until) == 1  # m_2 is not leased
+    assert notify.renew_delivery_leases(store, "host-b:2", {"m_1"}, until + timedelta(minutes=1)) == 0
+    with store.session() as session:
+        rows = {row.id: row for row in session.exec(select(Delivery))}
+    assert rows["m_1"].next_attempt_at == until and rows["m_2"].next_attempt_at == now
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("keys", "problem"),
+    [
+        ('lease = "10s"\nlease_heartbeat = "5s"', "monitor.lease_heartbeat: must be less than half of lease (10s)"),
+        ('lease_heartbeat = "1m"', "monitor.lease_heartbeat: must be between 1s and 30s"),
+        ('lease = "1s"', "monitor.lease: must be between 2s and 1h"),
+    ],
+)
+def test_lease_keys_are_validated(tmp_path: Path, keys: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        make_config(tmp_path, keys)
+
+
+def test_lease_defaults(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    assert (config.monitor.lease, config.monitor.lease_heartbeat) == (timedelta(minutes=2), timedelta(seconds=30))
+
+
+def _config(tmp_path: Path, db_url: str, feeds: int) -> Config:
+    body = "".join(f'[[feeds]]\nid = "f{i}"\nurl = "http://127.0.0.1:9/f{i}.xml"\n' for i in range(feeds))
+    return make_config(tmp_path, body, db_url=db_url)
+
+
+def _article_count(store: Store, feed_id: str) -> int:
+    with store.session() as session:
+        return session.exec(select(func.count()).select_from(Article).where(Article.feed_id == feed_id)).one()
+
+
+# -- two daemons, one killed ---------------------------------------------------------------------
+
+
+@pytest.mark.slow  # the digest's slot is a wall-clock minute (HH:MM), up to 70 s away
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not POSTGRES_URL, reason=POSTGRES_SKIP)
 def test_two_daemons_share_the_feeds_and_a_survivor_takes_over_within_the_lease(tmp_path: Path) -> None:
     database = _fresh_postgres_database()
     db_url = next(database)
