@@ -72,6 +72,29 @@ async def test_matching_etag_gets_304_and_no_body(feed_server: FeedServer) -> No
     assert outcome.etag == '"v1"' and outcome.body_hash == "abc"
     assert feed_server.requests_for("/rss")[0].headers["if-none-match"] == '"v1"'
 
+async def test_304s_keep_the_connection_for_the_next_request(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm pass is a 304 per feed: each must leave its connection open for the next
+    (httpcore closes a connection whose response was not read to its end)."""
+    from tests import feedserver
+
+    connections = []
+    opened = feedserver._Handler.setup
+
+    def counting(handler: feedserver._Handler) -> None:
+        connections.append(handler.client_address)
+        opened(handler)
+
+    monkeypatch.setattr(feedserver._Handler, "setup", counting)
+    feed_server.route("/rss", RSS, etag='"v1"')
+    async with fetcher(concurrency=1, per_host=1) as client:
+        outcomes = [await client.fetch(FeedRequest(feed_id="f", url=feed_server.url("/rss"), etag='"v1"')) for _ in range(5)]
+    assert [outcome.status for outcome in outcomes] == ["not_modified"] * 5
+    assert feed_server.hits("/rss") == 5
+    assert len(connections) == 1
+
+
 async def test_stale_etag_gets_the_new_body(feed_server: FeedServer) -> None:
     feed_server.route("/rss", RSS, etag='"v2"')
     outcome = await fetch_once(feed_server.url("/rss"), etag='"v1"')

@@ -216,6 +216,10 @@ class Fetcher:
                 headers=response_headers,
             )
             if status == 304:
+                # A 304 has no body, but httpcore closes a connection whose response was not
+                # read to its end: reading the empty body keeps it for the next feed (a warm
+                # pass otherwise opened a new connection per feed).
+                await response.aread()
                 return _not_modified(common, req, started)
             if status not in OK_STATUSES:
                 retry_after = (
