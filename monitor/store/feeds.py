@@ -125,6 +125,9 @@ class FeedStore(Database):
 
         On PostgreSQL the candidate rows are locked with SKIP LOCKED, so several daemons sharing
         one database each get a disjoint set; on SQLite the write lock serialises claims.
+        The UPDATE itself is conditional too (only rows whose lease is free or has run out,
+        RETURNING the ones it took): of two claims racing for one row, whatever the engine
+        or isolation, one takes it and the other does not poll it.
         With `only`, the named feeds are claimed whether due or not (`monitor poll --feed`).
         """
         with self.session() as session:
@@ -140,13 +143,18 @@ class FeedStore(Database):
             ids = list(session.exec(query))
             if not ids:
                 return []
-            session.exec(
+            claim = (
                 update(Feed)
-                .where(Feed.id.in_(ids))  # type: ignore[attr-defined]
+                .where(Feed.id.in_(ids), or_(Feed.lease_until.is_(None), Feed.lease_until < now))  # type: ignore[attr-defined,union-attr]
                 .values(lease_owner=owner, lease_until=now + lease)
+                .returning(Feed.id)
+                .execution_options(synchronize_session=False)
             )
-            rows = session.exec(select(Feed).where(Feed.id.in_(ids))).all()  # type: ignore[attr-defined]
+            taken = set(session.execute(claim).scalars())
+            ids = [feed_id for feed_id in ids if feed_id in taken]
+            rows = session.exec(select(Feed).where(Feed.id.in_(ids))).all() if ids else []  # type: ignore[attr-defined]
             session.commit()
+            order = {feed_id: position for position, feed_id in enumerate(ids)}
             return [
                 DueFeed(
                     id=row.id,
@@ -159,7 +167,7 @@ class FeedStore(Database):
                     language=row.language,
                     lease_owner=owner,
                 )
-                for row in sorted(rows, key=lambda r: ids.index(r.id))
+                for row in sorted(rows, key=lambda r: order[r.id])
             ]
 
     def release_leases(self, owner: str, feed_ids: Sequence[str] | None = None) -> None:
