@@ -499,8 +499,15 @@ async def _attempt(config: Config, delivery: Delivery) -> DeliveryResult:
 def _record(store: Store, delivery_id: str, result: DeliveryResult, now: datetime) -> Delivery:
     bound = log.bind(delivery_id=delivery_id)
     with store.session() as session:
-        row = session.get(Delivery, delivery_id)
+        row = session.get(Delivery, delivery_id, with_for_update=True)
         assert row is not None
+        if not result.ok and (row.status == "sent" or row.lease_owner not in (None, this_process())):
+            # This attempt outlived its lease (a stalled heartbeat) and another sender took
+            # the delivery over, or has sent it already: that outcome is the one to keep.
+            bound.warning("delivery attempt failed after another sender took it over; not recorded",
+                          error=result.error, holder=row.lease_owner, status=row.status)
+            session.commit()  # nothing changed: releases the row lock, keeps the row loaded
+            return row
         row.attempts += 1
         row.lease_owner = None
         if result.ok:

@@ -39,6 +39,7 @@ from sqlmodel import select
 from monitor import notify
 from monitor.config import Config, ConfigError, load_config
 from monitor.daemon import open_store
+from monitor.delivery import DeliveryResult
 from monitor.models import Article, Delivery, DigestRun, Feed, utcnow
 from monitor.store import DueFeed, Store, this_process
 from tests.conftest import POSTGRES_SKIP, POSTGRES_URL, REPO, _fresh_postgres_database, make_config, write_config
@@ -248,6 +249,27 @@ def test_delivery_renewal_extends_only_this_senders_pending_deliveries(tmp_path:
     with store.session() as session:
         rows = {row.id: row for row in session.exec(select(Delivery))}
     assert rows["m_1"].next_attempt_at == until and rows["m_2"].next_attempt_at == now
+    store.engine.dispose()
+
+
+def test_a_failed_attempt_that_outlived_its_lease_does_not_overwrite_the_new_senders_lease(tmp_path: Path, db_url: str) -> None:
+    store = open_store(_config(tmp_path, db_url, 1))
+    now = utcnow()
+    with store.session() as session:
+        session.add(notify._delivery("m_1", "digest", "daily", "hook", b"{}", now))
+        session.commit()
+    assert notify._claim_next(store, now, "m_1", timedelta(seconds=6)) is not None
+    taken = now + timedelta(seconds=7)  # this sender stalled; another took the delivery over
+    with store.session() as session:
+        session.exec(update(Delivery).values(lease_owner="host-b:2", next_attempt_at=taken + timedelta(seconds=6)))
+        session.commit()
+    failed = DeliveryResult(ok=False, retryable=True, error="timed out", retry_after=None, status=None)
+    row = notify._record(store, "m_1", failed, taken)
+    assert (row.lease_owner, row.attempts, row.status) == ("host-b:2", 0, "pending")
+    sent = DeliveryResult(ok=True, retryable=False, error=None, retry_after=None, status=204)
+    row = notify._record(store, "m_1", sent, taken)  # it did arrive: that is worth recording
+    assert (row.status, row.attempts) == ("sent", 1)
+    assert notify._record(store, "m_1", failed, taken).status == "sent"  # a late failure never undoes it
     store.engine.dispose()
 
 
