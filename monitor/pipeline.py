@@ -18,7 +18,6 @@ from monitor.dedup import DedupConfig
 from monitor.lifetime import exit_with
 from monitor.relevance import RuleSet
 from monitor.sources.document import SourceSpec, read_document
-from monitor.sources.extract import extract_page
 from monitor.sources.pages import PageFetch
 from monitor.sources.parse import ParsedEntry
 from monitor.store.records import Candidate, decision_json
@@ -136,6 +135,11 @@ def process_pages(pages: Sequence[PageFetch], spec: SourceSpec) -> tuple[tuple[C
 def _page_candidate(
     page: PageFetch, spec: SourceSpec, rules: RuleSet, dedup_config: DedupConfig, warnings: dict[str, None]
 ) -> Candidate:
+    # Imported here: trafilatura and its dependencies are ~30 MB that the daemon's main
+    # process, which imports this module for the poller, never uses (the forkserver preloads
+    # them for the workers: monitor.poll).
+    from monitor.sources.extract import extract_page
+
     entry, error = page.entry, page.error
     if page.body is not None and error is None:
         extracted = extract_page(

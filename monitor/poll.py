@@ -119,10 +119,10 @@ class Poller:
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
         initargs = (self.config.rules, self.config.dedup, os.getpid())
         context = get_context("forkserver")
-        # The workers' modules (parsing, rules, dedup, numpy: ~1.5 s of CPU and ~90 MB per
-        # process) are imported once, by the forkserver when it starts, not by every worker
-        # it forks: a worker then starts in milliseconds, sharing those pages.
-        context.set_forkserver_preload(["monitor.pipeline"])
+        # The workers' modules (parsing, page extraction, rules, dedup, numpy: ~1.5 s of CPU
+        # and ~90 MB per process) are imported once, by the forkserver when it starts, not by
+        # every worker it forks: a worker then starts in milliseconds, sharing those pages.
+        context.set_forkserver_preload(["monitor.pipeline", "monitor.sources.extract"])
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=init_worker, initargs=initargs)
         if _forkserver_ready.is_set():  # workers fork in milliseconds, when there is work for them
             self._pool_started.set_result(None)
