@@ -195,6 +195,8 @@ class NewsboatRun:
     cold_s: float
     warm_s: float
     stored: int
+    cold_cpu: float = 0.0  # newsboat's own CPU time (user + system), core-seconds
+    warm_cpu: float = 0.0
 
 
 def newsboat_peer(urls: list[str], work: Path, rounds: int) -> NewsboatRun | None:
@@ -211,17 +213,25 @@ def newsboat_peer(urls: list[str], work: Path, rounds: int) -> NewsboatRun | Non
         command = [
             "newsboat", "-x", "reload", "-u", str(home / "urls"), "-c", str(home / "cache.db"), "-C", str(home / "config")
         ]
-        times = []
+        times, cpu = [], []
         for _ in ("cold", "warm"):
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), children_cpu_seconds()
             subprocess.run(command, check=True, capture_output=True, env={**os.environ, "HOME": str(home)})
             times.append(time.perf_counter() - started)
+            cpu.append(children_cpu_seconds() - cpu_before)
         with sqlite3.connect(home / "cache.db") as db:
             stored = db.execute("SELECT count(*) FROM rss_item").fetchone()[0]
-        runs.append(NewsboatRun(cold_s=times[0], warm_s=times[1], stored=stored))
+        runs.append(NewsboatRun(cold_s=times[0], warm_s=times[1], stored=stored, cold_cpu=cpu[0], warm_cpu=cpu[1]))
     return NewsboatRun(
-        cold_s=min(r.cold_s for r in runs), warm_s=min(r.warm_s for r in runs), stored=min(r.stored for r in runs)
+        cold_s=min(r.cold_s for r in runs), warm_s=min(r.warm_s for r in runs), stored=min(r.stored for r in runs),
+        cold_cpu=min(r.cold_cpu for r in runs), warm_cpu=min(r.warm_cpu for r in runs),
     )
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have exited (newsboat, once run)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def naive_peer(urls: list[str]) -> tuple[float, int]:
@@ -240,6 +250,8 @@ class AsyncPeerRun:
     warm_s: float
     items: int
     not_modified: int
+    cold_cpu: float = 0.0  # this process's CPU time during the pass, core-seconds
+    warm_cpu: float = 0.0
 
 
 def async_peer(urls: list[str], concurrency: int, rounds: int) -> AsyncPeerRun:
@@ -250,6 +262,7 @@ def async_peer(urls: list[str], concurrency: int, rounds: int) -> AsyncPeerRun:
     return AsyncPeerRun(
         cold_s=min(r.cold_s for r in runs), warm_s=min(r.warm_s for r in runs),
         items=min(r.items for r in runs), not_modified=min(r.not_modified for r in runs),
+        cold_cpu=min(r.cold_cpu for r in runs), warm_cpu=min(r.warm_cpu for r in runs),
     )
 
 
@@ -272,14 +285,15 @@ async def _async_peer_round(urls: list[str], concurrency: int) -> AsyncPeerRun:
             validators[url] = conditional
             return len(feedparser.parse(response.content).entries), 0
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), own_cpu_seconds()
         cold = await asyncio.gather(*(one(url) for url in urls))
-        cold_s = time.perf_counter() - started
-        started = time.perf_counter()
+        cold_s, cold_cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
+        started, cpu = time.perf_counter(), own_cpu_seconds()
         warm = await asyncio.gather(*(one(url) for url in urls))
-        warm_s = time.perf_counter() - started
+        warm_s, warm_cpu = time.perf_counter() - started, own_cpu_seconds() - cpu
     return AsyncPeerRun(
-        cold_s=cold_s, warm_s=warm_s, items=sum(n for n, _ in cold), not_modified=sum(m for _, m in warm)
+        cold_s=cold_s, warm_s=warm_s, items=sum(n for n, _ in cold), not_modified=sum(m for _, m in warm),
+        cold_cpu=cold_cpu, warm_cpu=warm_cpu,
     )
 
 
@@ -552,6 +566,7 @@ class Round:
     worker_mbs: tuple[float, ...]  # each parse worker's (and the forkserver's) peak, largest first
     pss_mb: float  # the largest sampled PSS of each process, summed (this one included)
     statements: tuple[int, int, int]  # cold pass: single statements, executemany calls, their rows
+    warm_cpu: float = 0.0  # this process's CPU time in the warm pass (no worker is forked for 304s)
 
     def brief(self) -> str:
         return (
@@ -582,9 +597,9 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
     workers.stop()
     own_mb = own_peak_mb()  # the cold pass's: the warm pass needs less
     stored = store.article_count()
-    started = time.perf_counter()
+    started, warm_cpu_before = time.perf_counter(), own_cpu_seconds()
     warm = asyncio.run(poll_all(config, store, ids))
-    warm_s = time.perf_counter() - started
+    warm_s, warm_cpu = time.perf_counter() - started, own_cpu_seconds() - warm_cpu_before
     store.engine.dispose()
     return Round(
         cold_s=cold_s,
@@ -600,6 +615,7 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
         worker_mbs=workers.worker_rss(),
         pss_mb=workers.total_pss(),
         statements=cold_statements,
+        warm_cpu=warm_cpu,
     )
 
 
@@ -647,6 +663,12 @@ def report(args, total_items: int, runs: dict[str, list[Round]], peers: Peers) -
                 f"  -> warm pass {warm_best / a.warm_s:.2f}x the async peer's time (median {warm_median / a.warm_s:.2f}x;"
                 f" {_verdict(warm_best / a.warm_s, 1.0)}); cold {best.cold_s / a.cold_s:.2f}x"
             )
+            warm_cpu = min(r.warm_cpu for r in rounds)
+            print(
+                f"  -> CPU (robust to a busy machine): warm pass {warm_cpu:.2f} core-s vs the peer's {a.warm_cpu:.2f}"
+                f" = {warm_cpu / a.warm_cpu:.2f}x; cold pass {best.own_cpu + best.workers_cpu:.1f} core-s"
+                f" (main + workers) vs the peer's {a.cold_cpu:.1f}"
+            )
         if peers.naive_s is not None:
             print(
                 f"naive peer (sequential httpx+feedparser, no storage): {peers.naive_s:6.2f} s"
@@ -662,6 +684,12 @@ def report(args, total_items: int, runs: dict[str, list[Round]], peers: Peers) -
             print(
                 f"  -> cold pass {best.cold_s / n.cold_s:.2f}x newsboat's time (median {cold_median / n.cold_s:.2f}x;"
                 f" {_verdict(best.cold_s / n.cold_s, target)}), warm {warm_best / n.warm_s:.2f}x"
+            )
+            ours = min(r.own_cpu + r.workers_cpu for r in rounds)
+            print(
+                f"  -> CPU: cold pass {ours:.1f} core-s (main + workers, least of the rounds) vs newsboat's"
+                f" {n.cold_cpu:.1f} = {ours / n.cold_cpu:.2f}x; warm {min(r.warm_cpu for r in rounds):.2f} vs"
+                f" {n.warm_cpu:.2f} core-s"
             )
         elif not args.skip_peer:
             print("newsboat: not installed (apt-get install newsboat) - no comparison with the goal's peer")
