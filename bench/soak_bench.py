@@ -165,18 +165,29 @@ def slope_per_hour(xs: list[float], ys: list[float]) -> float:
     return 0.0 if var == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var * 3600
 
 
-def verdict(samples: list[Sample], settle: float) -> list[str]:
+def idle_floor(samples: list[Sample], window: float) -> tuple[list[float], list[float]]:
+    """The fewest descriptors in each window of one interval: connections in flight come and
+    go within a pass, a leak raises the floor."""
+    floors: dict[int, Sample] = {}
+    for s in samples:
+        key = int(s.t // window)
+        if key not in floors or s.fds < floors[key].fds:
+            floors[key] = s
+    return [s.t for s in floors.values()], [float(s.fds) for s in floors.values()]
+
+
+def verdict(samples: list[Sample], settle: float, window: float) -> list[str]:
     steady = [s for s in samples if s.t >= settle] or samples
     xs = [s.t for s in steady]
     lines = []
-    for name, values, unit, limit in (
-        ("daemon RSS", [s.rss_mb for s in steady], "MB", 20.0),
-        ("parse workers' RSS", [s.workers_mb for s in steady], "MB", 40.0),
-        ("descriptors", [float(s.fds) for s in steady], "", 4.0),
-        ("threads", [float(s.threads) for s in steady], "", 2.0),
+    for name, times, values, unit, limit in (
+        ("daemon RSS", xs, [s.rss_mb for s in steady], "MB", 20.0),
+        ("parse workers' RSS", xs, [s.workers_mb for s in steady], "MB", 40.0),
+        ("descriptors (floor)", *idle_floor(steady, window), "", 4.0),
+        ("threads", xs, [float(s.threads) for s in steady], "", 2.0),
     ):
-        slope = slope_per_hour(xs, values)
-        flat = abs(slope) <= limit
+        slope = slope_per_hour(times, values)
+        flat = slope <= limit  # shrinking is no leak
         lines.append(
             f"{name:20} {min(values):8.1f} .. {max(values):8.1f} {unit:2}  slope {slope:+8.2f} {unit}/h"
             f"  -> {'flat' if flat else 'GROWS'} (limit {limit:g} {unit}/h)"
@@ -274,13 +285,14 @@ def run(args: argparse.Namespace, work: Path, farm: Farm, port: int, database_ur
         db_engine.dispose()
         if args.keep_log:
             shutil.copyfile(log_path, args.keep_log)
-    errors = [line for line in log_path.read_text(errors="replace").splitlines() if "error" in line.lower()]
+    errors = [line for line in log_path.read_text(errors="replace").splitlines()
+              if '"level": "error"' in line or "Traceback" in line]
     print(f"daemon exit status {daemon.returncode}; {len(errors)} log lines mention an error"
           + (f", first: {errors[0][:200]}" if errors else ""))
     if samples:
         settle = max(2 * args.interval, samples[0].t)
         print(f"verdict over t >= {settle:.0f} s ({len([s for s in samples if s.t >= settle])} samples):")
-        for line in verdict(samples, settle):
+        for line in verdict(samples, settle, args.interval):
             print("  " + line)
 
 
