@@ -411,8 +411,8 @@ def test_rules_test_scores_the_labels_and_lists_the_disagreements(tmp_path: Path
     assert heads[-3] == "flag     precision 0.750  recall 0.750  F1 0.750"
 
 
-def test_rules_test_with_no_labels_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config, _ = _configs(tmp_path, f"sqlite:///{tmp_path / 'monitor.db'}")
+def test_rules_test_with_no_labels_says_so(tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    config, _ = _configs(tmp_path, db_url)
     status, out, _ = _cli(capsys, "--config", str(config.source), "rules", "test")
     assert status == 0 and out.splitlines()[1] == "flag     precision n/a  recall n/a  F1 n/a"
 
