@@ -66,7 +66,7 @@ MAX_MATCHES_SHOWN = 8  # in the text output; --json lists them all
 
 def decision_before(article: StoredArticle, rules: RuleSet) -> Decision:
     """What `rules` decide about the article: the stored decision when it was made under these
-    very rules (reading it back is ~100x cheaper than classifying), else classified now."""
+    very rules (the usual case: the daemon runs them), else classified now."""
     if article.rules_fingerprint == rules.fingerprint and article.decision:
         try:
             return Decision.from_json_dict(json.loads(article.decision))
@@ -126,9 +126,15 @@ def diff_rules(
         for article in rows:
             summary.compared += 1
             after = classify(article, new)
-            before = decision_before(article, current)
-            kind = change_kind(before, after)
-            if kind is not None:
+            # Most articles do not change: when the row's decision is the running rules', its
+            # columns tell, and the stored decision is read whole only for a change.
+            before: Decision | None = None
+            if article.rules_fingerprint != current.fingerprint:
+                before = classify(article, current)
+            elif change_kind(Decision(article.flagged, article.watch, 0.0, 0.0, article.round, (), ()), after):
+                before = decision_before(article, current)
+            kind = change_kind(before, after) if before is not None else None
+            if before is not None and kind is not None:
                 summary.counts[kind] += 1
                 yield Change(article, kind, before, after)
 
