@@ -19,23 +19,22 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlmodel import select  # noqa: E402
+from sqlmodel import select
 
-from monitor import notify  # noqa: E402
-from monitor.config import Config, load_config  # noqa: E402
-from monitor.daemon import open_store  # noqa: E402
-from monitor.digest import DigestItem, Outlet, render_email  # noqa: E402
-from monitor.digest_fit import _size  # noqa: E402
-from monitor.models import Article, Feed, Story  # noqa: E402
-from monitor.store import Store  # noqa: E402
+from monitor import notify
+from monitor.config import Config, load_config
+from monitor.daemon import open_store
+from monitor.digest import DigestItem, Outlet, render_email
+from monitor.digest_fit import _size
+from monitor.models import Article, Feed, Story
+from monitor.store import Store
 
-UTC = timezone.utc
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 AR_TEXT = ("واشنطن (كونا) — انطلقت اليوم أعمال الجولة الخامسة من الحوار الاستراتيجي بين دولة الكويت والولايات "
            "المتحدة الأمريكية، وبحث الجانبان التعاون الدفاعي والأمن السيبراني والتبادل التجاري والتعليم. ") * 4
@@ -140,7 +139,9 @@ def main() -> None:
     parser.add_argument("--db", help="database URL (default: a temporary SQLite file)")
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    import structlog, logging  # noqa: E401
+    import logging
+
+    import structlog
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -155,8 +156,8 @@ def main() -> None:
         peer, _ = timed(lambda: single_language_items(store, config), args.repeat)
         print(f"  items, single-language (before):  {peer * 1000:8.1f} ms")
         for digest in config.digests:
-            build, content = timed(lambda: notify.preview_digest(store, config, digest, now=NOW), args.repeat)
-            render, message = timed(lambda: render_email(content, "m@example.org", ["d@example.org"], "<m@x>"), args.repeat)
+            build, content = timed(lambda d=digest: notify.preview_digest(store, config, d, now=NOW), args.repeat)
+            render, message = timed(lambda c=content: render_email(c, "m@example.org", ["d@example.org"], "<m@x>"), args.repeat)
             html = message.get_body(("html",)).get_content()
             english = sum(1 for s in content.sections for i in s.items if i.language == "en")
             print(f"  {digest.language} digest: items {build * 1000:8.1f} ms ({build / peer:.2f}x before), "

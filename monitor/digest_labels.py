@@ -13,8 +13,7 @@ so counts are `CountForms`, never a word pasted after a number.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -78,7 +77,7 @@ _EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturda
 
 def aware(moment: datetime) -> datetime:
     """Naive datetimes are UTC here (what SQLite hands back); never the host's local zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt_timezone.utc)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # -- the twelve topics of the default rules --------------------------------------------------

@@ -13,7 +13,7 @@ import email.policy
 import json
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,10 +37,17 @@ from monitor.digest_labels import ARABIC, ENGLISH, article_language, english_ord
 from monitor.models import Article, Delivery, Story
 from monitor.store import Store
 from tests.conftest import make_config, write_config
-from tests.test_digest import GENERATED, elements, keys, make_content, make_item, parts, sample_items
+from tests.test_digest import (
+    GENERATED,
+    elements,
+    keys,
+    make_content,
+    make_item,
+    parts,
+    sample_items,
+)
 from tests.test_digest_size import hrefs, long_digest, size
 
-UTC = timezone.utc
 TWELVE_TOPICS = ("defense", "security", "counter_terrorism", "cyber", "trade_investment", "education", "health",
                  "consular", "culture", "environment", "energy", "political")
 # The keys of payload version 1 (docs/webhooks.md before this change): kept, with their meaning.
@@ -432,7 +439,7 @@ def _statements(store: Store, run: Callable[[], object]) -> int:
 
     seen: list[str] = []
 
-    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+    def count(conn, cursor, statement, *args) -> None:
         seen.append(statement)
 
     event.listen(store.engine, "before_cursor_execute", count)
