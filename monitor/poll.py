@@ -209,7 +209,7 @@ class Poller:
         # wait in memory for a parse worker (500 feeds: ~80 MB of queued bytes).
         async with self._in_flight:
             fetched_at = utcnow()
-            known = frozenset(await self._in_db(self.store.known_guids, feed.id))
+            known = _StoredGuids(feed.id)  # read only if the document is parsed (not for a 304)
             harvest = await self._harvester.harvest(Visit(feed.id, request, spec, fetched_at, feed.language, known))
         outcome = harvest.outcome
         if not harvest.settled or harvest.index:
@@ -284,6 +284,7 @@ class Poller:
         C library on a hostile feed) fails every task it had in flight: the pool is replaced
         once and each of them tried again, so one poisonous feed fails alone."""
         loop = asyncio.get_running_loop()
+        args = tuple([await self._stored_guids(arg) if isinstance(arg, _StoredGuids) else arg for arg in args])
         for attempt in (1, 2):
             pool = self._pool
             if not self._pool_started.done():
@@ -294,6 +295,11 @@ class Poller:
                 self._replace_broken_pool(pool)
                 log.warning("parse worker died; pool restarted", attempt=attempt)
         raise WorkFailed("the parser process died on this feed (twice); retried later")
+
+    async def _stored_guids(self, placeholder: _StoredGuids) -> frozenset[str]:
+        if placeholder.guids is None:
+            placeholder.guids = frozenset(await self._in_db(self.store.known_guids, placeholder.feed_id))
+        return placeholder.guids
 
     def _replace_broken_pool(self, broken: Executor) -> None:
         if self._pool is broken:
@@ -314,6 +320,21 @@ class Poller:
             rng=self.rng,
         )
         return now + timedelta(seconds=delay)
+
+
+class _StoredGuids(frozenset):
+    """The guids a feed has stored, read from the database when work is sent to a worker
+    (_in_worker) rather than before every fetch: most polls of a running daemon are 304s,
+    which need no guid, and the query cost the database thread ~1 ms per feed. Until then
+    it is empty, so it must only ever travel to the workers through _in_worker."""
+
+    feed_id: str
+    guids: frozenset[str] | None
+
+    def __new__(cls, feed_id: str) -> _StoredGuids:
+        placeholder = super().__new__(cls)
+        placeholder.feed_id, placeholder.guids = feed_id, None
+        return placeholder
 
 
 _forkserver_ready = threading.Event()  # set once a pool of this process has forked its workers

@@ -385,3 +385,19 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after("-5", now) is None
     assert parse_retry_after(None, now) is None
+
+
+def test_the_tls_context_is_made_once_per_certificate_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the CA bundle costs ~90 ms of CPU: every polling pass's client shares one
+    context, and SSL_CERT_FILE (trust_env) still decides which CAs it trusts."""
+    import certifi
+
+    from monitor.sources.fetch import verified_tls
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    default = verified_tls(None, None)
+    assert verified_tls(None, None) is default
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    chosen = verified_tls(certifi.where(), None)
+    assert chosen is not default and chosen.cert_store_stats()["x509_ca"] > 0

@@ -444,3 +444,31 @@ def test_a_new_poller_lets_go_of_what_the_previous_one_froze() -> None:
     del first, second
     settle_garbage_collector()  # the next one, after SIGHUP
     assert gone() is None
+
+
+def test_stored_guids_are_read_only_for_a_document_that_is_parsed(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    """Most polls of a running daemon are 304s: they need no look-up of the feed's stored
+    guids; a changed feed reads them once, and only its new entries are stored."""
+    items = [filler(0, i) for i in range(3)]
+    feed_server.route("/rss", rss(items), etag='"v1"')
+    config = make_config(tmp_path, feeds_toml(feed_server, ["/rss"]), db_url=db_url)
+    store = open_store(config)
+    reads: list[str] = []
+    read = store.known_guids
+
+    def counting(feed_id: str) -> set[str]:
+        reads.append(feed_id)
+        return read(feed_id)
+
+    store.known_guids = counting  # type: ignore[method-assign]
+    assert [r.new_articles for r in poll(config, store)] == [3]
+    reads.clear()
+    assert [(r.status, r.new_articles) for r in poll(config, store)] == [("not_modified", 0)]
+    assert reads == []
+    feed_server.route("/rss", rss([*items, filler(0, 3)]), etag='"v2"')
+    assert [(r.status, r.entries, r.new_articles) for r in poll(config, store)] == [("ok", 4, 1)]
+    assert reads == ["f0"]
+    assert count(store) == 4
+    store.engine.dispose()
