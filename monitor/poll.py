@@ -165,9 +165,12 @@ class Poller:
 
     def _claim(self, only: Sequence[str] | None) -> list[DueFeed]:
         """Free what dead processes of this host still hold (a daemon killed beside this one
-        would otherwise keep its feeds for the whole lease), then lease what is due."""
+        would otherwise keep its feeds for the whole lease), then lease what is due: all of
+        the named feeds (`monitor poll` names every enabled feed; the store's default limit
+        of 1,000 per claim left the rest of a larger list unpolled)."""
         self.store.release_dead_leases(HOST, pid_alive)
-        due = self.store.claim_due_feeds(utcnow(), self.owner, self.lease, only=only)
+        limit = {"limit": len(only)} if only is not None and len(only) > 0 else {}
+        due = self.store.claim_due_feeds(utcnow(), self.owner, self.lease, only=only, **limit)
         self._held.update(feed.id for feed in due)
         return due
 

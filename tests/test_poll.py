@@ -472,3 +472,23 @@ def test_stored_guids_are_read_only_for_a_document_that_is_parsed(
     assert reads == ["f0"]
     assert count(store) == 4
     store.engine.dispose()
+
+
+def test_a_pass_over_named_feeds_claims_them_all_whatever_the_claim_limit(
+    tmp_path: Path, feed_server: FeedServer  # noqa: F811
+) -> None:
+    """`monitor poll` names every enabled feed: a pass over more of them than one claim takes
+    by default (1,000) must poll them all, not the first thousand."""
+    from functools import partial
+
+    paths = []
+    for feed in range(3):
+        feed_server.route(f"/f{feed}.xml", rss([filler(feed, 0)]))
+        paths.append(f"/f{feed}.xml")
+    config = make_config(tmp_path, feeds_toml(feed_server, paths))
+    store = open_store(config)
+    store.claim_due_feeds = partial(store.claim_due_feeds, limit=2)  # type: ignore[method-assign]
+    reports = poll(config, store)
+    assert sorted(r.feed_id for r in reports) == ["f0", "f1", "f2"]
+    assert count(store) == 3
+    store.engine.dispose()
