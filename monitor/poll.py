@@ -226,7 +226,9 @@ class Poller:
             candidates=tuple(harvest.candidates),
             error=error,
             fetched_at=fetched_at,
-            next_poll_at=self._next_poll_at(feed, outcome, error, fetched_at),
+            # From when this poll ended, not began: a poll that waited for its host's turn
+            # (per_host) longer than the interval would otherwise be due again at once.
+            next_poll_at=self._next_poll_at(feed, outcome, error, utcnow()),
             rules_fingerprint=self.config.rules.fingerprint,
             dedup_config=self.config.dedup,
             warning="; ".join(harvest.warnings) or None,

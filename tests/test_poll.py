@@ -474,6 +474,27 @@ def test_stored_guids_are_read_only_for_a_document_that_is_parsed(
     store.engine.dispose()
 
 
+def test_a_feed_that_waited_for_its_host_is_next_due_an_interval_after_its_poll_ended(
+    tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
+) -> None:
+    """Two slow feeds on one host with one connection per host: the second waits ~2 s for
+    the first, then takes ~2 s itself, longer than its 2 s interval. Counted from when the
+    poll began, it was due again the moment it ended (polled twice in a row); counted from
+    its end, every feed rests a whole interval."""
+    for path in ("/slow-a.xml", "/slow-b.xml"):
+        feed_server.route(path, rss([filler(1, 1)]), delay=2)
+    extra = '[polling]\nper_host = 1\ninterval = "2s"\n'
+    config = make_config(tmp_path, feeds_toml(feed_server, ["/slow-a.xml", "/slow-b.xml"]).replace("[polling]\n", extra, 1),
+                         db_url=db_url)
+    store = open_store(config)
+    poll(config, store)
+    with store.session() as session:
+        gaps = {feed.id: feed.next_poll_at - feed.last_polled_at for feed in session.exec(select(Feed))}
+    # Each poll took at least the server's 2 s, then the interval (2 s, jittered by 5 %).
+    assert all(gap >= timedelta(seconds=3.8) for gap in gaps.values()), gaps
+    store.engine.dispose()
+
+
 def test_a_pass_over_named_feeds_claims_them_all_whatever_the_claim_limit(
     tmp_path: Path, feed_server: FeedServer  # noqa: F811
 ) -> None:
