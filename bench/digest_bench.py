@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlmodel import select
 
-from monitor import notify
+from monitor import digest_items, notify
 from monitor.config import Config, load_config
 from monitor.daemon import open_store
 from monitor.digest import DigestItem, Outlet, render_email
@@ -114,7 +114,7 @@ def single_language_items(store: Store, config: Config) -> list[DigestItem]:
             names = {feed.id: feed.name or feed.id for feed in session.exec(select(Feed))}
             others = tuple(dict.fromkeys(names.get(f, f) for f in members if f != headline.feed_id))
             decision = json.loads(headline.decision)
-            excerpt, highlights = notify._excerpt(headline.summary, decision.get("matches", []))
+            excerpt, highlights = digest_items._excerpt(headline.summary, decision.get("matches", []))
             items.append(DigestItem(
                 story_id=story.key, headline=headline.title, url=headline.link, source=names[headline.feed_id],
                 published=headline.published_at, watch=story.watch or "", watch_title=story.watch or "", round=headline.round,

@@ -16,14 +16,13 @@ import email
 import email.policy
 import json
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 from monitor.config import Config
@@ -41,24 +40,20 @@ from monitor.digest import (
     DigestContent,
     DigestItem,
     DigestSection,
-    Outlet,
     alert_payload,
     digest_payload,
     render_alert_email,
     render_email,
 )
-from monitor.digest_labels import article_language, aware
+from monitor.digest_items import digest_items, story_headline, watch_title
 from monitor.models import (
     AlertSent,
-    Article,
     Delivery,
     DigestItem as DigestItemRow,
     DigestRun,
-    Feed,
     Story,
     utcnow,
 )
-from monitor.relevance import WatchConfig
 from monitor.schedule import first_scheduled, latest_slot, missed_slot
 from monitor.store import HOST, Store, held_by_dead_process, this_process
 
@@ -66,8 +61,6 @@ log = structlog.get_logger(__name__)
 
 __all__ = ["first_scheduled", "latest_slot", "missed_slot"]  # the schedule, re-exported for the daemon
 
-EXCERPT_CHARS = 420
-SUBSTANTIAL_SUMMARY = 200  # characters of a feed's own text that make it a write-up, not a teaser
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -113,7 +106,7 @@ def build_digest(store: Store, config: Config, digest: DigestConfig, slot: datet
             session.add(DigestItemRow(run_id=run.id, digest_id=digest.id, story_id=story.id))
         deliveries = 0
         if stories or digest.send_empty:
-            items = _digest_items(session, config, stories, digest.language)
+            items = digest_items(session, config, stories, digest.language)
             for channel_id in digest.channels:
                 delivery_id = _new_id("m")
                 content = _content(config, digest.id, delivery_id, items, now, digest.language)
@@ -129,7 +122,7 @@ def preview_digest(store: Store, config: Config, digest: DigestConfig, now: date
     """What `build_digest` would carry now, recording nothing."""
     now = now or utcnow()
     with store.session() as session:
-        items = _digest_items(session, config, _pending_stories(session, digest, now), digest.language)
+        items = digest_items(session, config, _pending_stories(session, digest, now), digest.language)
     return _content(config, digest.id, "preview", items, now, digest.language)
 
 
@@ -150,7 +143,7 @@ def queue_alerts(store: Store, config: Config, now: datetime | None = None) -> i
                 .order_by(Story.flagged_at)
             )
             stories = list(session.exec(query))
-            for story, item in zip(stories, _digest_items(session, config, stories, alert.language), strict=True):
+            for story, item in zip(stories, digest_items(session, config, stories, alert.language), strict=True):
                 session.add(AlertSent(alert_id=alert.id, story_id=story.id, created_at=now))
                 for channel_id in alert.channels:
                     delivery_id = _new_id("a")
@@ -176,135 +169,13 @@ def _pending_stories(session: Session, digest: DigestConfig, now: datetime) -> l
     stories = list(session.exec(query))
     if digest.max_age is not None:
         oldest = now - digest.max_age
-        stories = [story for story in stories if _headline(session, story).published_at >= oldest]
+        stories = [story for story in stories if story_headline(session, story).published_at >= oldest]
     return stories
-
-
-def _headline(session: Session, story: Story) -> Article:
-    article = session.get(Article, story.headline_article_id) if story.headline_article_id else None
-    if article is None or not article.flagged:
-        article = session.exec(
-            select(Article).where(Article.story_id == story.id, Article.flagged.is_(True)).order_by(Article.id)  # type: ignore[attr-defined]
-        ).first()
-    assert article is not None, f"story {story.id} is flagged but has no flagged article"
-    return article
-
-
-MEMBERS_PER_QUERY = 500  # stories whose members one query loads (bound parameters stay few)
-
-
-def _digest_items(session: Session, config: Config, stories: Sequence[Story], language: str = "ar") -> list[DigestItem]:
-    """Each story as a reader of `language` sees it. The feeds are read once and the stories'
-    members a few hundred stories per query, so a digest costs a handful of queries, not
-    three per story."""
-    feeds = {feed.id: feed for feed in session.exec(select(Feed))}
-    members: dict[int, list[Article]] = {}
-    ids = [story.id for story in stories if story.id is not None]
-    for offset in range(0, len(ids), MEMBERS_PER_QUERY):
-        query = (
-            select(Article)
-            .where(Article.story_id.in_(ids[offset : offset + MEMBERS_PER_QUERY]))  # type: ignore[union-attr]
-            .order_by(Article.published_at, Article.id)  # type: ignore[arg-type]
-            .options(defer(Article.features))  # type: ignore[arg-type]  (dedup's blob, not shown)
-        )
-        for article in session.exec(query):
-            members.setdefault(article.story_id, []).append(article)  # type: ignore[arg-type]
-    return [_digest_item(session, config, story, language, feeds, members.get(story.id, [])) for story in stories]  # type: ignore[arg-type]
-
-
-def _digest_item(
-    session: Session, config: Config, story: Story, language: str, feeds: dict[str, Feed], members: list[Article]
-) -> DigestItem:
-    """The story headed by a write-up in `language` when it has one (its link, source and
-    excerpt with it), the other outlets listed across both languages, each with the language
-    it wrote in. `members` are the story's articles in order of publication."""
-    headline = next((m for m in members if m.id == story.headline_article_id and m.flagged), None)
-    if headline is None:
-        headline = min((m for m in members if m.flagged), key=lambda m: m.id or 0, default=None) or _headline(session, story)
-
-    def language_of(article: Article) -> str:
-        feed = feeds.get(article.feed_id)
-        return article_language(article.language or (feed.language if feed else None), article.title)
-
-    chosen = _in_language(headline, members, language, language_of)
-    names = {feed_id: feed.name or feed_id for feed_id, feed in feeds.items()}
-    others: dict[str, Outlet] = {}
-    for member in members:
-        name = names.get(member.feed_id, member.feed_id)
-        if member.id != chosen.id and member.feed_id != chosen.feed_id and name not in others:
-            others[name] = Outlet(name=name, language=language_of(member))
-    decision = json.loads(chosen.decision)
-    excerpt, highlights = _excerpt(chosen.summary, decision.get("matches", []))
-    topics = decision.get("topics") or (json.loads(headline.decision).get("topics", []) if chosen is not headline else [])
-    watch_id = headline.watch or story.watch or ""
-    watch = next((w for w in config.watches if w.id == watch_id), None)
-    return DigestItem(
-        story_id=story.key,
-        headline=chosen.title,
-        url=chosen.link,
-        source=names.get(chosen.feed_id, chosen.feed_id),
-        published=chosen.published_at,
-        watch=watch_id,
-        watch_title=_watch_title(watch, language) if watch else watch_id,
-        round=chosen.round if chosen.round is not None else (headline.round if headline.round is not None else story.round),
-        topics=tuple(topics),
-        excerpt=excerpt,
-        highlights=highlights,
-        also_reported_by=tuple(others.values()),
-        more_outlets=max(0, len(members) - 1 - len(others)),
-        language=language_of(chosen),
-        round_word=getattr(watch.round_word, language, "") if watch else "",
-    )
-
-
-def _in_language(headline: Article, members: Sequence[Article], language: str, language_of: Callable[[Article], str]) -> Article:
-    """The story's headline article if it is in `language`; else its best write-up in it: an
-    independent one (not a near-copy), flagged, with a text (extracted from its page, or a
-    summary of some length), the earliest, the longest; else the headline as it is."""
-    if language_of(headline) == language:
-        return headline
-    candidates = [member for member in members if language_of(member) == language]
-    if not candidates:
-        return headline
-    return min(
-        candidates,
-        key=lambda a: (
-            a.duplicate_of is not None,
-            not a.flagged,
-            not (a.full_text or len(a.summary) >= SUBSTANTIAL_SUMMARY),
-            aware(a.published_at),
-            -len(a.summary),
-            a.id or 0,
-        ),
-    )
-
-
-def _watch_title(watch: WatchConfig, language: str) -> str:
-    return (watch.title_en if language == "en" else "") or watch.title or watch.id
-
-
-def _excerpt(text: str, matches: Sequence[dict]) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """The start of the body, cut at a word boundary, with the matched terms inside it."""
-    if len(text) <= EXCERPT_CHARS:
-        excerpt = text
-    else:
-        cut = text.rfind(" ", 0, EXCERPT_CHARS)
-        excerpt = text[: cut if cut > 0 else EXCERPT_CHARS] + " …"
-    limit = len(excerpt)
-    spans = sorted(
-        {(m["start"], m["end"]) for m in matches if m.get("field") == "body" and m["end"] <= limit and m["start"] < m["end"]}
-    )
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start < merged[-1][1]:
-            continue  # overlapping highlights would nest <mark> tags
-        merged.append((start, end))
-    return excerpt, tuple(merged)
 
 
 def _content(config: Config, digest_id: str, delivery_id: str, items: Sequence[DigestItem], now: datetime,
              language: str = "ar") -> DigestContent:
-    titles = {watch.id: _watch_title(watch, language) for watch in config.watches}
+    titles = {watch.id: watch_title(watch, language) for watch in config.watches}
     sections = []
     for watch in [w.id for w in config.watches]:
         chosen = tuple(item for item in items if item.watch == watch)

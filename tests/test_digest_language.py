@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from monitor import notify
+from monitor import digest_items, notify
 from monitor.config import Config, ConfigError, load_config
 from monitor.daemon import open_store
 from monitor.digest import (
@@ -463,7 +463,7 @@ def test_a_digest_costs_the_same_few_queries_whatever_its_size(tmp_path: Path, d
     eight = _statements(store, lambda: notify.preview_digest(store, config, digest, now=now))
     assert eight == one  # not a query per story
     # Members loaded a few stories per query give the same items.
-    monkeypatch.setattr(notify, "MEMBERS_PER_QUERY", 3)
+    monkeypatch.setattr(digest_items, "MEMBERS_PER_QUERY", 3)
     batched = notify.preview_digest(store, config, digest, now=now)
     assert batched.sections == small.sections and small.total == 8
     assert all(item.headline.startswith("Joint Statement") for item in small.sections[0].items)
