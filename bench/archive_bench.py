@@ -51,6 +51,8 @@ import statistics
 import subprocess
 import sys
 import time
+from email.utils import format_datetime
+from xml.sax.saxutils import escape
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -80,7 +82,7 @@ from monitor.status import collect_status  # noqa: E402
 from monitor.store import DueFeed, Incoming, PollResult, decision_json, normalise_url  # noqa: E402
 from monitor.store.search import catch_up, search_archive  # noqa: E402
 from monitor.store.writer import _ARTICLE_COLUMNS, SqlDedup, _insert_rows  # noqa: E402
-from poll_bench import CORPUS, Nginx, corpus_articles, filler_vocabulary, rss  # noqa: E402
+from poll_bench import CORPUS, Nginx, corpus_articles, filler_vocabulary  # noqa: E402
 
 ARCHIVE_FEEDS = 200
 PER_DAY = 2000
@@ -349,7 +351,15 @@ def farm_entries(synth: Synth, feeds: int, items: int, end: datetime) -> dict[st
 
 
 def rss_of(entries: list[ParsedEntry]) -> bytes:
-    return rss(0, [{"guid": e.guid, "title": e.title, "body": e.summary, "published": e.published} for e in entries])
+    """Each item with its own link (poll_bench's rss() numbers links by position, which would
+    make the farm's feeds copies of each other by canonical URL)."""
+    items = "".join(
+        f"<item><title>{escape(e.title)}</title><link>{escape(e.link or e.guid)}</link><guid>{escape(e.guid)}</guid>"
+        f"<pubDate>{format_datetime(e.published)}</pubDate><description>{escape(e.summary)}</description></item>"
+        for e in entries
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>farm</title>'
+            f"<link>https://farm.example/</link><description>bench</description>{items}</channel></rss>").encode("utf-8")
 
 
 class TimedDedup(SqlDedup):
