@@ -67,3 +67,31 @@ def test_the_story_search_reads_one_watch_and_window_not_every_flagged_article(d
     # Through ix_article_flagged alone, each flagged article of a poll walked all 3,000
     # (20,000 in a 1M archive): the plan must go through the watch-and-date index.
     assert "ix_article_watch_published" in plan, plan
+
+
+def test_status_counts_the_last_day_through_the_first_seen_index(db_url: str) -> None:
+    from monitor.status import read_articles
+    from monitor.store import Store
+
+    engine = make_engine(db_url)
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        if "GROUP BY" in statement and "FROM article" in statement:
+            sent.append((statement, parameters))
+
+    try:
+        upgrade(engine)
+        _archive(engine, flagged=3000)
+        event.listen(engine, "before_cursor_execute", capture)
+        counts = read_articles(Store(engine), ["kw-us", "kw-uk"], NOW - timedelta(hours=25), NOW)
+        event.remove(engine, "before_cursor_execute", capture)
+        statement, parameters = sent[0]
+        explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+        with engine.connect() as connection:
+            plan = "\n".join(" ".join(map(str, row)) for row in connection.exec_driver_sql(explain + statement, parameters))
+    finally:
+        engine.dispose()
+    assert counts.stored == 5 and counts.flagged_by_watch == {"kw-us": 1, "kw-uk": 4}
+    # `first_seen_at >= since` alone: SQLite scanned the whole table in ix_article_flagged order.
+    assert "ix_article_first_seen_at" in plan, plan
