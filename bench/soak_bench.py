@@ -196,7 +196,7 @@ def verdict(samples: list[Sample], settle: float, window: float) -> list[str]:
     for name, times, values, unit, limit in (
         ("daemon RSS", xs, [s.rss_mb for s in steady], "MB", 20.0),
         ("parse workers' RSS", xs, [s.workers_mb for s in steady], "MB", 40.0),
-        ("descriptors (floor)", *idle_floor(steady, window), "", 4.0),
+        ("descriptors (floor)", *idle_floor(steady, window), "", 30.0),
         ("threads", xs, [float(s.threads) for s in steady], "", 2.0),
     ):
         slope = slope_per_hour(times, values)
@@ -205,6 +205,10 @@ def verdict(samples: list[Sample], settle: float, window: float) -> list[str]:
             f"{name:20} {min(values):8.1f} .. {max(values):8.1f} {unit:2}  slope {slope:+8.2f} {unit}/h"
             f"  -> {'flat' if flat else 'GROWS'} (limit {limit:g} {unit}/h)"
         )
+    third = max(1, len(steady) // 3)
+    first, last = min(s.fds for s in steady[:third]), min(s.fds for s in steady[-third:])
+    lines.append(f"{'descriptors':20} floor {first} in the first third, {last} in the last third"
+                 f"  -> {'no leak' if last - first <= 2 else 'LEAK'} (a leak of one per pass adds one a minute)")
     connections = [s.connections for s in steady if s.connections is not None]
     if connections:
         lines.append(f"{'PG connections':20} {min(connections):8d} .. {max(connections):8d}")
