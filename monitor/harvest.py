@@ -24,7 +24,7 @@ from monitor.sources.fetch import FeedRequest, Fetcher, FetchOutcome, failed_out
 from monitor.sources.pages import PageFetch, fetch_pages, order_for_fetching
 from monitor.sources.parse import ParsedEntry
 from monitor.sources.robots import RobotsPolicy
-from monitor.store.records import Candidate
+from monitor.candidate import Candidate
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ import os
 import select
 import threading
 
-from monitor.store.process import pid_alive
+from monitor.process import pid_alive
 
 POLL_SECONDS = 1.0  # only where pidfd_open is missing (kernels before 5.3)
 

@@ -20,7 +20,7 @@ from monitor.relevance import RuleSet
 from monitor.sources.document import SourceSpec, read_document
 from monitor.sources.pages import PageFetch
 from monitor.sources.parse import ParsedEntry
-from monitor.store.records import Candidate, decision_json
+from monitor.candidate import Candidate, decision_json
 
 # An entry with less text than this is "a title, one sentence": too little to decide on, so
 # its article page is worth fetching when the feed asks for full text.

@@ -18,7 +18,7 @@ from monitor.pipeline import init_worker
 from monitor.sources.document import source_spec
 from monitor.sources.fetch import FeedRequest, Fetcher
 from monitor.sources.robots import RobotsPolicy
-from monitor.store.records import Candidate
+from monitor.candidate import Candidate
 
 EXCERPT = 200
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-from monitor.models import utcnow
 from monitor.sources.fetch import FeedRequest, Fetcher
 from monitor.sources.parse import ParsedEntry
 from monitor.sources.robots import RobotsPolicy
@@ -64,15 +63,15 @@ async def fetch_page(entry: ParsedEntry, fetcher: Fetcher, robots: RobotsPolicy,
     for hop in range(MAX_REDIRECTS + 1):
         verdict = await robots.check(url)
         if not verdict.allowed:
-            return PageFetch(entry, url, utcnow(), error=verdict.reason, transient=verdict.transient, requested=hop > 0)
-        fetched_at = utcnow()
+            return PageFetch(entry, url, datetime.now(UTC), error=verdict.reason, transient=verdict.transient, requested=hop > 0)
+        fetched_at = datetime.now(UTC)
         outcome = await fetcher.fetch(FeedRequest(feed_id=feed_id, url=url, accept=PAGE_ACCEPT, follow_redirects=False))
         target = _redirect_target(url, outcome.http_status, outcome.headers)
         if target is None:
             break
         url = target
     else:
-        return PageFetch(entry, url, utcnow(), error=f"article page: more than {MAX_REDIRECTS} redirects")
+        return PageFetch(entry, url, datetime.now(UTC), error=f"article page: more than {MAX_REDIRECTS} redirects")
     if outcome.status != "ok" or outcome.body is None:
         status, error = outcome.http_status, outcome.error or "no body"
         # No status: the network failed (may pass), unless the page was simply too large.

@@ -32,7 +32,7 @@ from monitor.store.engine import (
 )
 from monitor.store.feeds import DueFeed, FeedConfigLike, FeedHealth, FeedStore
 from monitor.store.pages import PageStore
-from monitor.store.process import HOST, held_by_dead_process, pid_alive, this_process
+from monitor.process import HOST, held_by_dead_process, pid_alive, this_process
 from monitor.store.records import Candidate, Incoming, InsertOutcome, PollResult, StoredPoll, decision_json
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from monitor.models import Article, Feed
 from monitor.store.engine import Database
-from monitor.store.process import held_by_dead_process
+from monitor.process import held_by_dead_process
 
 if TYPE_CHECKING:
     from monitor.store.records import PollResult, StoredPoll

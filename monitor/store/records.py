@@ -4,30 +4,15 @@ that `poll` depends on `store` and never the other way round."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.dedup import ArticleFeatures, DedupConfig
+from monitor.candidate import Candidate, decision_json
+from monitor.dedup import DedupConfig
 from monitor.sources.fetch import FetchOutcome
-from monitor.sources.parse import ParsedEntry
-from monitor.relevance import Decision
 from monitor.store.feeds import DueFeed
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """A parsed entry not yet stored for its feed, with what classify and dedup made of it."""
-
-    entry: ParsedEntry
-    decision: Decision
-    features: ArticleFeatures
-    # Serialised here, in the worker process, so the single database writer does not have to.
-    decision_json: str
-    features_blob: bytes
-    source_type: str = "rss"  # "rss" | "sitemap" | "html"
-    full_text: bool = False  # entry.summary is the text extracted from the article's page
-    page_error: str | None = None  # why the article's page, when fetched, gave no text
+__all__ = ["Candidate", "Incoming", "InsertOutcome", "PollResult", "StoredPoll", "decision_json"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +62,3 @@ class Incoming:
     feed_id: str
     candidate: Candidate
     seen_at: datetime
-
-
-def decision_json(payload: dict) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
