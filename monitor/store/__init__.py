@@ -5,8 +5,11 @@ whether a row exists) and each feed's poll is committed in one transaction, so a
 the database as it was before or after that feed, never in between.
 
     engine    engines, migrations, sessions
-    process   "host:pid" lease owners and whether they are alive
-    records   what a poll hands to the store (PollResult, Candidate) and what it gets back
+    records   what a poll hands to the store (PollResult; each Candidate is monitor.candidate's)
+              and what it gets back
+
+Lease owners ("host:pid") are monitor.process's, re-exported here; neither it nor
+monitor.candidate imports this package, so the parse workers never load SQLAlchemy.
     feeds     the feed table: sync with the config, claims, health
     articles  recording polls, reclassifying
     writer    the batch writer: exact, near-duplicate and story decisions
