@@ -513,3 +513,12 @@ def test_a_pass_over_named_feeds_claims_them_all_whatever_the_claim_limit(
     assert sorted(r.feed_id for r in reports) == ["f0", "f1", "f2"]
     assert count(store) == 3
     store.engine.dispose()
+
+
+def test_the_parse_workers_code_does_not_load_the_database_libraries() -> None:
+    """The forkserver preloads monitor.pipeline for every parse worker: SQLAlchemy, SQLModel
+    and Alembic there cost ~30 MB per worker and touch no database."""
+    code = ("import sys, monitor.pipeline, monitor.sources.extract; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'sqlalchemy', 'sqlmodel', 'alembic', 'psycopg'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout.strip()
+    assert loaded == "[]"
