@@ -12,6 +12,7 @@ Exactly once, by construction:
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -272,14 +273,17 @@ async def send_due(
     The daemon passes its `lease` and its `sending` set, where each delivery's id stays
     while it is being sent, so that its heartbeat renews that lease (renew_delivery_leases)."""
     now = now or utcnow()
-    _release_dead_leases(store, now)
+    # The database steps run in a thread: a row lock held elsewhere (another sender's claim,
+    # a lease renewal) must never stop the daemon's event loop, whose heartbeat keeps this
+    # very delivery's lease and whose polls must go on meanwhile.
+    await asyncio.to_thread(_release_dead_leases, store, now)
     done = []
     sending = set() if sending is None else sending
-    while (delivery := _claim_next(store, now, only, lease)) is not None:
+    while (delivery := await asyncio.to_thread(_claim_next, store, now, only, lease)) is not None:
         sending.add(delivery.id)
         try:
             result = await _attempt(config, delivery)
-            done.append(_record(store, delivery.id, result, now))
+            done.append(await asyncio.to_thread(_record, store, delivery.id, result, now))
         finally:
             sending.discard(delivery.id)
     return done
