@@ -136,14 +136,17 @@ class Daemon:
                 coalesce=True,
                 replace_existing=True,
             )
+        # The outbox runs at once when the daemon starts; a reload keeps its rhythm (a storm of
+        # SIGHUPs would otherwise start a tick per signal while one still waits on the database).
+        first_start = {"next_run_time": utcnow()} if self.scheduler.get_job("outbox") is None else {}
         self.scheduler.add_job(
             self._outbox_tick,
             IntervalTrigger(seconds=OUTBOX_TICK_SECONDS, timezone=self.config.tz),
             id="outbox",
-            next_run_time=utcnow(),
             max_instances=1,
             coalesce=True,
             replace_existing=True,
+            **first_start,
         )
         for digest in self.config.digests:
             hour, minute = digest.at.split(":")
