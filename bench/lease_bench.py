@@ -18,10 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,20 +27,10 @@ sys.path.insert(0, str(REPO))
 
 import structlog
 from sqlalchemy import update
-from sqlalchemy.engine import make_url
 
 from monitor.models import Feed, utcnow
 from monitor.store import Store, make_engine, upgrade
-
-
-@dataclass(frozen=True)
-class BenchFeed:
-    id: str
-    url: str
-    name: str = ""
-    language: str = "ar"
-    enabled: bool = True
-    interval: timedelta | None = None
+from metrics_bench import BenchFeed, scratch_database  # noqa: E402 (same farm of feed rows, same scratch database)
 
 
 def feed_table(url: str, feeds: int) -> Store:
@@ -78,22 +65,6 @@ def measure(store: Store, held: int, rounds: int) -> tuple[float, float]:
     return statistics.median(claims) * 1000, statistics.median(renewals) * 1000
 
 
-@contextmanager
-def scratch_postgres(url: str) -> Iterator[str]:
-    import psycopg
-
-    base = make_url(url)
-    name = f"lease_bench_{uuid.uuid4().hex[:8]}"
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=2000)
@@ -107,7 +78,7 @@ def main() -> None:
     print(f"{'database':<12} {'held':>6} {'claim ms':>10} {'renew ms':>10} {'renew/claim':>12}")
     with tempfile.TemporaryDirectory() as directory:
         targets = [("SQLite", f"sqlite:///{Path(directory) / 'lease.db'}")]
-        with scratch_postgres(args.database) if args.database else nullcontext(None) as pg:
+        with scratch_database(args.database, directory) if args.database else nullcontext(None) as pg:
             if pg:
                 targets.append(("PostgreSQL", pg))
             for label, url in targets:
