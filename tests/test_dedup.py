@@ -239,6 +239,14 @@ def test_signature_is_datasketch_affine32_minhash_of_the_shingles() -> None:
     assert np.array_equal(dedup.minhash_signature(hashes, CONFIG), reference.hashvalues)
 
 
+@pytest.mark.parametrize(("num_perm", "seed"), [(128, 1), (64, 7), (256, 20261123)])
+def test_permutations_are_datasketchs_affine32_permutations(num_perm: int, seed: int) -> None:
+    a, b = dedup.features._permutations(num_perm, seed)
+    expected_a, expected_b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+    assert np.array_equal(a[0], expected_a) and np.array_equal(b[0], expected_b)
+    assert a.dtype == np.uint32 and b.dtype == np.uint32
+
+
 def test_band_hashes_fit_a_signed_bigint_and_one_per_band() -> None:
     features = features_of(article("r5_dispatch"))
     assert len(features.band_hashes) == CONFIG.bands

@@ -517,8 +517,11 @@ def test_a_pass_over_named_feeds_claims_them_all_whatever_the_claim_limit(
 
 def test_the_parse_workers_code_does_not_load_the_database_libraries() -> None:
     """The forkserver preloads monitor.pipeline for every parse worker: SQLAlchemy, SQLModel
-    and Alembic there cost ~30 MB per worker and touch no database."""
-    code = ("import sys, monitor.pipeline, monitor.sources.extract; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'sqlalchemy', 'sqlmodel', 'alembic', 'psycopg'}))")
+    and Alembic there cost ~30 MB per worker and touch no database; datasketch (and with it
+    scipy, ~60 MB and ~1.6 s of CPU) used to be imported by each worker's first signature."""
+    code = ("import sys, monitor.pipeline, monitor.sources.extract; from monitor import dedup; "
+            "dedup.compute_features('عنوان', 'نص الخبر كاملا هنا', None, __import__('datetime').datetime(2026, 1, 1)); "
+            "print(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in {'sqlalchemy', 'sqlmodel', 'alembic', 'psycopg', 'datasketch', 'scipy'}))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO).stdout.strip()
     assert loaded == "[]"

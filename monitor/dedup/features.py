@@ -95,14 +95,15 @@ def shingle_hashes(words: list[str], config: DedupConfig) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutations for (num_perm, seed), shaped for broadcasting.
-    Imported here, on first use: the datasketch package pulls in scipy (~60 MB and half a
-    second at start-up) for a process that may never compute a MinHash (the daemon's main
-    process, most CLI commands)."""
-    from datasketch import MinHash
-
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
-    return a.astype(np.uint32)[None, :], b.astype(np.uint32)[None, :]
+    """datasketch's affine32 permutations for (num_perm, seed), shaped for broadcasting: an
+    odd multiplier and an offset per permutation, drawn as datasketch 2 draws them (a test
+    checks the values against datasketch's own). Drawn here rather than taken from a
+    datasketch MinHash: importing datasketch loads scipy, ~60 MB and ~1.6 s of CPU in every
+    parse worker before its first signature."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a[None, :], b[None, :]
 
 
 _EMPTY = np.iinfo(np.uint32).max  # every value of the signature of an empty shingle set
