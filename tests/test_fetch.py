@@ -95,6 +95,36 @@ async def test_304s_keep_the_connection_for_the_next_request(
     assert len(connections) == 1
 
 
+async def test_a_pooled_connection_the_server_closed_is_replaced_not_reused() -> None:
+    """The fetcher's transport (monitor.sources.transport) answers httpcore's "has the server
+    closed this idle connection?" from the socket it remembers: a keep-alive connection the
+    server has since closed must be dropped before a request is sent on it (sent on it, the
+    request would fail with "server disconnected"), and a live one reused."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while (await reader.readuntil(b"\r\n\r\n")).startswith(b"GET"):
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml\r\ncontent-length: %d\r\n\r\n%s" % (len(RSS), RSS))
+            await writer.drain()
+            if len(connections) == 1:
+                writer.close()  # the server ends the first keep-alive connection once idle
+                return
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/rss"
+    try:
+        async with fetcher(concurrency=1, per_host=1) as client:
+            first = await client.fetch(FeedRequest(feed_id="f", url=url))
+            await asyncio.sleep(0.2)  # the server's FIN arrives: the pooled connection is readable
+            second = await client.fetch(FeedRequest(feed_id="f", url=url))
+            third = await client.fetch(FeedRequest(feed_id="f", url=url))
+    finally:
+        server.close()
+    assert [o.status for o in (first, second, third)] == ["ok", "ok", "ok"], [o.error for o in (first, second, third)]
+    assert len(connections) == 2  # a new connection after the close; the live one reused
+
+
 async def test_stale_etag_gets_the_new_body(feed_server: FeedServer) -> None:
     feed_server.route("/rss", RSS, etag='"v2"')
     outcome = await fetch_once(feed_server.url("/rss"), etag='"v1"')

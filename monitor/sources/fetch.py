@@ -29,6 +29,8 @@ from typing import Any, Literal, Self
 import httpx
 import structlog
 
+from monitor.sources.transport import PollingTransport
+
 log = structlog.get_logger(__name__)
 
 FetchStatus = Literal["ok", "not_modified", "unchanged", "error"]
@@ -115,14 +117,17 @@ class Fetcher:
         )
 
     async def __aenter__(self) -> Self:
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        tls = verified_tls(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
         self._client = httpx.AsyncClient(
+            transport=PollingTransport(verify=tls, limits=limits),
             timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
+            limits=limits,  # and `verify`: for the transports of the environment's proxies
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
             headers={"user-agent": self.user_agent, "accept": ACCEPT, "accept-encoding": ACCEPT_ENCODING},
             trust_env=True,  # HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE, as operators expect
-            verify=verified_tls(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")),
+            verify=tls,
         )
         return self
 
