@@ -310,20 +310,23 @@ async def test_per_host_limit(feed_server: FeedServer) -> None:
     assert all(o.status == "ok" for o in outcomes)
     assert feed_server.peak_concurrency() == 2
 
-async def test_overall_limit_across_hosts() -> None:
+@pytest.mark.parametrize(("concurrency", "feeds_per_host"), [(2, 2), (6, 4), (9, 4)])
+async def test_overall_limit_across_hosts(concurrency: int, feeds_per_host: int) -> None:
+    """Also when the slots are lanes over several httpx clients (LANE_WIDTH connections each):
+    6 slots are two clients of 3, 9 are three of 3."""
     servers = [FeedServer().start() for _ in range(3)]
     try:
         requests = []
         for n, server in enumerate(servers):
-            for i in range(2):
+            for i in range(feeds_per_host):
                 server.route(f"/f{i}", RSS, delay=0.3)
                 requests.append(FeedRequest(f"s{n}f{i}", server.url(f"/f{i}")))
-        async with fetcher(concurrency=2, per_host=5) as client:
+        async with fetcher(concurrency=concurrency, per_host=5) as client:
             outcomes = await asyncio.gather(*(client.fetch(r) for r in requests))
         assert all(o.status == "ok" for o in outcomes)
 
         everything = [interval for server in servers for interval in server.intervals]
-        assert peak_overlap(everything) == 2
+        assert peak_overlap(everything) == min(concurrency, len(requests))
     finally:
         for server in servers:
             server.close()

@@ -12,6 +12,7 @@ call: a 64 KiB gzip chunk can become 64 MiB before any cap is checked. Inflating
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import os
@@ -46,6 +47,7 @@ MAX_RETRY_AFTER = 24 * 3600.0
 # A server dripping one byte per read-timeout would otherwise hold a slot for ever.
 TOTAL_DEADLINE_FACTOR = 3.0
 _INFLATE_CHUNK = 256 * 1024
+LANE_WIDTH = 4  # connections per httpx client (see Fetcher)
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,16 @@ class FetchFailed(Exception):
 
 
 class Fetcher:
-    """Async context manager owning the one HTTP client of a polling process.
+    """Async context manager owning the HTTP clients of a polling process.
 
     Concurrency is bounded twice: overall (`concurrency`) so a pass over 500 feeds does not
     open 500 sockets, and per host (`per_host`) so feeds of one publisher (often a dozen
-    section feeds on one server) do not hammer it."""
+    section feeds on one server) do not hammer it.
+
+    The overall slots are lanes over a few httpx clients of LANE_WIDTH connections each, not
+    one client of `concurrency` connections: httpcore's pool, each time it hands out or takes
+    back a connection, checks every waiting request against every connection, which with 16
+    of each was most of a warm pass's CPU (bench/poll_bench.py)."""
 
     def __init__(self, *, concurrency: int, per_host: int, timeout: float, max_bytes: int, user_agent: str) -> None:
         if concurrency < 1 or per_host < 1:
@@ -101,8 +108,9 @@ class Fetcher:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
-        self._client: httpx.AsyncClient | None = None
-        self._slots = asyncio.Semaphore(concurrency)
+        self._clients: list[httpx.AsyncClient] = []
+        # Last in, first out: the lane used last has the connections most likely still open.
+        self._lanes: asyncio.LifoQueue[int] = asyncio.LifoQueue()
         self._host_slots: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
@@ -117,9 +125,18 @@ class Fetcher:
         )
 
     async def __aenter__(self) -> Self:
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        clients = -(-self.concurrency // LANE_WIDTH)
         tls = verified_tls(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        self._client = httpx.AsyncClient(
+        for index in range(clients):
+            width = len(range(index, self.concurrency, clients))  # its lanes: `concurrency` in all
+            self._clients.append(self._client_of(width, tls))
+        for lane in range(self.concurrency):
+            self._lanes.put_nowait(lane % clients)
+        return self
+
+    def _client_of(self, connections: int, tls: ssl.SSLContext) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncClient(
             transport=PollingTransport(verify=tls, limits=limits),
             timeout=httpx.Timeout(self.timeout),
             limits=limits,  # and `verify`: for the transports of the environment's proxies
@@ -129,24 +146,33 @@ class Fetcher:
             trust_env=True,  # HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE, as operators expect
             verify=tls,
         )
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = self._clients, []
+        self._lanes = asyncio.LifoQueue()
+        for client in clients:
+            await client.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _lane(self) -> AsyncIterator[httpx.AsyncClient]:
+        """One of the `concurrency` overall slots, and the client it sends on."""
+        index = await self._lanes.get()
+        try:
+            yield self._clients[index]
+        finally:
+            self._lanes.put_nowait(index)
 
     async def fetch(self, req: FeedRequest) -> FetchOutcome:
         """Fetch one feed, conditionally when validators are known. Never raises for network
         or HTTP problems (only for programming errors such as using a closed Fetcher)."""
-        if self._client is None:
+        if not self._clients:
             raise RuntimeError("Fetcher used outside its `async with` block")
         started = time.perf_counter()
         # Host slot first: a task queued behind a busy host must not hold a global slot.
-        async with self._host_slot(req.url), self._slots:
+        async with self._host_slot(req.url), self._lane() as client:
             try:
                 async with asyncio.timeout(self.timeout * TOTAL_DEADLINE_FACTOR):
-                    return await self._fetch(self._client, req, started)
+                    return await self._fetch(client, req, started)
             except FetchFailed as exc:
                 return _failure(req, str(exc), started)
             except TimeoutError:
