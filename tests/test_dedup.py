@@ -401,5 +401,14 @@ def test_exact_keys_only_when_near_duplicates_are_not_needed() -> None:
     exact = compute_features("النفط", text, "https://www.example.com/a?utm_source=x", when, config=DedupConfig(),
                              near_duplicates=False)
     assert full.band_hashes and not exact.band_hashes
-    assert exact.fingerprint == full.fingerprint
     assert exact.canonical_url == full.canonical_url == "https://example.com/a"
+    # Their exact-copy key is the text as published: a copy in another feed shares it, other
+    # text does not, and it never equals the normalised key of an article that may concern.
+    copy = compute_features("النفط", text, "https://other.example/b", when, near_duplicates=False)
+    other = compute_features("النفط", text + " أيضا", "https://www.example.com/a", when, near_duplicates=False)
+    assert exact.fingerprint == copy.fingerprint != other.fingerprint
+    assert exact.fingerprint.startswith("verbatim:") and exact.fingerprint != full.fingerprint
+    assert len(exact.fingerprint) <= 64  # article.fingerprint's column
+    # Without a word of text, keyed by the URL, as for any article.
+    bare = [compute_features("", " . ", f"https://x.example/{n}", when, near_duplicates=False) for n in range(2)]
+    assert bare[0].fingerprint != bare[1].fingerprint and bare[0].fingerprint.startswith("empty:")

@@ -52,6 +52,25 @@ def _fingerprint(title: str, body: str, words: list[str]) -> str:
     return key
 
 
+def _verbatim_fingerprint(title: str, body: str, canonical: str | None) -> str:
+    """The exact-copy key of an article no watch could flag (the rules' prefilter rejected
+    it): its text as published, not its normalised words. Copies of such an article are
+    rejected too (the prefilter reads normalised text), so the key only links irrelevant
+    articles among themselves, where a copy that differs in spelling noise may go unlinked;
+    normalising was a fifth of a parse worker's time per article (bench/poll_bench.py). Its
+    prefix keeps it from ever equalling a normalised key."""
+    if _WORD.search(title) is None and _WORD.search(body) is None:
+        return _empty_fingerprint(canonical)
+    data = f"{title}\n{body}".encode("utf-8", "surrogatepass")
+    return "verbatim:" + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _empty_fingerprint(canonical: str | None) -> str:
+    """An article without a word of text (a bare link) is keyed by its URL: otherwise every
+    empty item would be a copy of the first one."""
+    return "empty:" + _fingerprint_of_words([canonical or ""])
+
+
 def _fingerprint_of_words(words: list[str]) -> str:
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
 
@@ -235,22 +254,28 @@ def compute_features(
     An article without a word of text (a bare link) gets no band hashes and a fingerprint
     keyed by its URL: otherwise every empty item would be a copy of the first one.
     With `near_duplicates=False` (the poller passes it for articles no watch could flag)
-    only the exact keys are computed: the MinHash is most of the cost of a 2 KB article,
-    and near-copy links only matter for what may be announced. The kind of happening is
+    only the exact keys are computed, from the text as published (_verbatim_fingerprint):
+    the MinHash is most of the cost of a 2 KB article, and near-copy links only matter for
+    what may be announced. The kind of happening is
     read only for articles of a watch, the only ones grouped into stories by content.
     """
     config = config or DedupConfig()
-    words = _normalised_words(title or "", body or "")
+    title, body = title or "", body or ""
     canonical = canonical_url(url) if url else None
-    fingerprint = _fingerprint(title or "", body or "", words) if words else "empty:" + _fingerprint_of_words([canonical or ""])
     story = _StoryFacts(
-        language=text_language(title or "", body or "", language),
-        event=event_kind(title or "", body or "") if watch is not None else None,
+        language=text_language(title, body, language),
+        event=event_kind(title, body) if watch is not None else None,
         subject=frozenset(subject),
     )
-    if not near_duplicates or not words:
+    if not near_duplicates:
         # No signature at all (it resembles nothing: estimated_jaccard gives 0.0).
+        fingerprint = _verbatim_fingerprint(title, body, canonical)
         return ArticleFeatures(canonical, fingerprint, b"", (), frozenset(), _aware(published), watch, round, *story)
+    words = _normalised_words(title, body)
+    if not words:
+        fingerprint = _empty_fingerprint(canonical)
+        return ArticleFeatures(canonical, fingerprint, b"", (), frozenset(), _aware(published), watch, round, *story)
+    fingerprint = _fingerprint(title, body, words)
     signature = minhash_signature(shingle_hashes(words, config), config)
     return ArticleFeatures(
         canonical_url=canonical,
