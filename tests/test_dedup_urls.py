@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+import string
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
-from monitor.dedup import canonical_url
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.dedup import canonical_url, urls
 
 SAME_PAGE = [
     # scheme and host case, www., default ports, http vs https
@@ -86,3 +92,32 @@ def test_non_utf8_percent_encoding_is_kept_with_normalised_hex() -> None:
 @pytest.mark.parametrize("text", ["", "not a url", "/relative/path", "mailto:desk@example.com"])
 def test_strings_that_are_not_absolute_urls_are_returned_stripped(text: str) -> None:
     assert canonical_url(f"  {text} ") == text
+
+
+# -- the shortcuts for plain segments and ASCII hosts give what the general path gives ----------
+
+def _general_segment(segment: str) -> str:
+    raw = unquote_to_bytes(segment)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return re.sub(r"%[0-9a-fA-F]{2}", lambda m: m.group(0).upper(), segment)
+    return quote(raw, safe=urls._PATH_SAFE)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=string.ascii_letters + string.digits + "!$&'()*+,;=:@._~-%?#[]\"<>\\^`{|} كويتé", max_size=16))
+def test_a_path_segment_is_canonicalised_as_by_the_general_path(segment: str) -> None:
+    assert urls._canonical_segment(segment, urls._PATH_SAFE) == _general_segment(segment)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=string.ascii_letters + string.digits + ".-", min_size=1, max_size=70))
+def test_an_ascii_host_is_lowered_as_the_idna_codec_would(host: str) -> None:
+    parts = urlsplit(f"https://{host}/a")
+    name = (parts.hostname or "").rstrip(".")
+    try:
+        expected = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        expected = name.lower()
+    assert urls._host_and_port(parts)[0] == expected

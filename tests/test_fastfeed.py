@@ -18,10 +18,12 @@ from xml.sax.saxutils import escape, quoteattr
 
 import feedparser
 import pytest
+from feedparser.datetimes import _parse_date as feedparser_parse_date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import monitor.sources.parse
+from monitor.sources import fastfeed
 from monitor.sources.fastfeed import parse_fast
 from monitor.sources.parse import ParsedFeed, _response_headers, parse_feed
 
@@ -579,3 +581,38 @@ def test_huge_entity_free_body_is_not_expanded() -> None:
     body = rss(f"<item><title>t</title>{LINK}<description>{big}</description></item>")
     feed = assert_same(body)
     assert len(feed.entries[0].summary) == len(big)
+
+
+# -- dates: the direct reading of RSS 2.0's usual form gives feedparser's own result ------------
+
+_WEEKDAYS = ["", "Mon, ", "Tue, ", "Wed, ", "Thu, ", "Fri, ", "Sat, ", "Sun, "]
+_MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_ZONES = ["GMT", "UT", "UTC", "Z", "EST", "+0000", "-0000", "+0300", "-0530", "+1400", "+9959", "gmt", "+03:00"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    weekday=st.sampled_from(_WEEKDAYS),
+    day=st.integers(0, 32),
+    month=st.sampled_from(_MONTH_NAMES),
+    year=st.sampled_from([1, 999, 1970, 2026, 9999]) | st.integers(1000, 9999),
+    clock=st.tuples(st.integers(0, 25), st.integers(0, 61), st.integers(0, 61)),
+    zone=st.sampled_from(_ZONES),
+    padded=st.booleans(),
+)
+def test_dates_read_directly_equal_feedparsers(
+    weekday: str, day: int, month: str, year: int, clock: tuple[int, int, int], zone: str, padded: bool
+) -> None:
+    hour, minute, second = clock
+    value = f"{weekday}{day:02d}" if padded else f"{weekday}{day}"
+    value += f" {month} {year:04d} {hour:02d}:{minute:02d}:{second:02d} {zone}"
+    assert fastfeed.parse_date(value) == feedparser_parse_date(value), value
+
+
+@pytest.mark.parametrize("value", [
+    "Sun, 01 Nov 2026 09:30:00 +0300", "1 Nov 2026 09:30:00 GMT", "Sun, 01 Nov 2026 09:30:00 +0300 (AST)",
+    "sun, 01 nov 2026 09:30:00 +0300", " Sun, 01 Nov 2026 09:30:00 GMT", "2026-11-01T09:30:00+03:00",
+    "Sun, 29 Feb 2026 09:30:00 GMT", "Sun, 01 Nov 26 09:30:00 GMT", "", "not a date",
+])
+def test_other_date_forms_are_feedparsers(value: str) -> None:
+    assert fastfeed.parse_date(value) == feedparser_parse_date(value)

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import codecs
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import feedparser
@@ -154,6 +156,34 @@ def parse_fast(body: bytes, headers: Mapping[str, str]) -> FeedParserDict | None
     if bozo is not None:
         result["bozo_exception"] = bozo
     return result
+
+
+# -- dates -----------------------------------------------------------------------------------
+
+_RFC822 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
+    r"(\d{2}):(\d{2}):(\d{2}) (?:([+-])(\d{2})(\d{2})|GMT|UT|UTC|Z)\Z"
+)
+_MONTHS = {name: number for number, name in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+
+def parse_date(value: str) -> time.struct_time | None:
+    """feedparser's date parsing (a UTC struct_time, or None), with the form RSS 2.0 feeds
+    nearly always use ("Sun, 01 Nov 2026 09:30:00 +0300") read directly: feedparser tries
+    its handlers in turn, ~45 us per entry, a tenth of a parse worker's time per item.
+    Anything else, or a date that does not exist, goes to feedparser (a test compares)."""
+    match = _RFC822.match(value)
+    if match is not None:
+        day, month, year, hour, minute, second, sign, offset_hours, offset_minutes = match.groups()
+        try:
+            stamp = datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
+            if sign:
+                offset = timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+                stamp = stamp - offset if sign == "+" else stamp + offset
+            return stamp.utctimetuple()
+        except (ValueError, OverflowError):
+            pass
+    return _parse_date(value)
 
 
 # -- bytes to a UTF-8 document ----------------------------------------------------------------
@@ -341,7 +371,7 @@ class _Builder:
                 entry["content"] = [self.detail("text/html", self.stored(_text(element)))]
             elif slot == "published" or slot == "updated":
                 entry[slot] = value = self.stored(_text(element))
-                entry[f"{slot}_parsed"] = _parse_date(value)
+                entry[f"{slot}_parsed"] = parse_date(value)
             elif slot == "author":
                 _author(self.stored(_text(element)), entry)
         if "summary" not in entry and "content" in entry:
