@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import Integer, bindparam, func, or_, update
 from sqlmodel import Session, select
 
 from monitor.models import Article, Feed
@@ -64,6 +64,16 @@ class FeedConfigLike:  # pragma: no cover - typing aid only
     language: str
     enabled: bool
     interval: timedelta | None
+
+
+# Suspect (maybe garbled) articles are left out so that they are classified again and
+# repaired when the feed sends them clean (monitor.store.repair).
+_KNOWN_GUIDS = (
+    select(Article.guid)
+    .where(Article.feed_id == bindparam("feed_id"), Article.text_suspect.is_(False))  # type: ignore[attr-defined]
+    .order_by(Article.id.desc())  # type: ignore[union-attr]
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 class FeedStore(Database):
@@ -242,12 +252,11 @@ class FeedStore(Database):
         so a feed with years of history does not ship its whole archive to a worker at every
         poll; an older entry that reappears costs a classification and is then recognised
         by the writer (feed+guid is unique)."""
-        with self.session() as session:
-            query = select(Article.guid).where(Article.feed_id == feed_id, Article.text_suspect.is_(False))  # type: ignore[attr-defined]
-            # Suspect (maybe garbled) articles are left out so that they are classified again
-            # and repaired when the feed sends them clean (monitor.store.repair).
-            query = query.order_by(Article.id.desc()).limit(limit)  # type: ignore[union-attr]
-            return set(session.exec(query))
+        # A Core connection and a statement built once, not an ORM session and a new query:
+        # asked for every changed feed at every poll, their set-up was most of the cost
+        # (0.75 ms on an empty table).
+        with self.engine.connect() as connection:
+            return set(connection.execute(_KNOWN_GUIDS, {"feed_id": feed_id, "limit": limit}).scalars())
 
     def feed_health(self) -> list[FeedHealth]:
         with self.session() as session:

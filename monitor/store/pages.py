@@ -54,16 +54,24 @@ class PageStore(Database):
 def record_page_attempts(session: Session, results: Sequence[PollResult]) -> None:
     """In the poll's transaction: count this poll's passing page failures, and forget the
     attempts of entries now stored. The feed is leased to this poll, so no other writer
-    touches its rows meanwhile."""
+    touches its rows meanwhile. Only feeds with attempts on record are looked at: a page
+    fails for a passing reason rarely, and a DELETE per feed and poll cost the writer thread
+    ~0.25 s per 500 feeds of a cold pass."""
+    feed_ids = sorted({result.feed.id for result in results if result.candidates})
+    with_attempts = set(
+        select_in(session, lambda chunk: select(PageAttempt.feed_id).where(PageAttempt.feed_id.in_(chunk)).distinct(), feed_ids)  # type: ignore[attr-defined]
+    )
     for result in results:
         stored = [c.entry.guid for c in result.candidates]
-        if stored:
+        if stored and result.feed.id in with_attempts:
             for start in range(0, len(stored), 900):
                 session.execute(
-                    delete(PageAttempt).where(
+                    delete(PageAttempt)
+                    .where(
                         PageAttempt.feed_id == result.feed.id,  # type: ignore[arg-type]
                         PageAttempt.guid.in_(stored[start : start + 900]),  # type: ignore[attr-defined]
                     )
+                    .execution_options(synchronize_session=False)
                 )
         for guid, error in result.page_failures:
             row = session.get(PageAttempt, (result.feed.id, guid))
