@@ -30,6 +30,7 @@ import gc
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import socket
@@ -299,9 +300,14 @@ async def _async_peer_round(urls: list[str], concurrency: int) -> AsyncPeerRun:
     )
 
 
-async def poll_all(config, store, ids: list[str]) -> list:  # noqa: ANN001
+async def poll_all(config, store, ids: list[str], threads: dict | None = None) -> list:  # noqa: ANN001
+    """One pass; with `threads`, the CPU time of each of this process's threads is put there
+    at its end, before the poller's threads exit (thread_cpu_seconds)."""
     async with Poller(config, store) as poller:
-        return await poller.poll_due(only=ids)
+        reports = await poller.poll_due(only=ids)
+        if threads is not None:
+            threads.update(thread_cpu_seconds())
+        return reports
 
 
 def machine_cpu_seconds() -> float:
@@ -309,6 +315,30 @@ def machine_cpu_seconds() -> float:
     fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds() -> dict[str, float]:
+    """This process's CPU time by thread, "name (native id)" -> seconds (/proc/self/task)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {str(thread.native_id): thread.name for thread in threading.enumerate()}
+    seconds: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            stat = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seconds[f"{names.get(task.name, '?')} ({task.name})"] = (int(stat[11]) + int(stat[12])) / tick
+    return seconds
+
+
+def threads_used(before: dict[str, float], after: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """CPU used between two snapshots by thread name (pool threads summed, ids dropped),
+    largest first; the bench's own /proc sampler ("Thread-N (_run)") is not the poller's."""
+    by_name: dict[str, float] = {}
+    for key, used in after.items():
+        name = re.sub(r"_\d+$|-\d+$", "", key.rpartition(" (")[0])
+        by_name[name] = by_name.get(name, 0.0) + used - before.get(key, 0.0)
+    return tuple(sorted(((name, used) for name, used in by_name.items() if used >= 0.05), key=lambda item: -item[1]))
 
 
 def own_cpu_seconds() -> float:
@@ -593,6 +623,7 @@ class Round:
     pss_mb: float  # the largest sampled PSS of each process, summed (this one included)
     statements: tuple[int, int, int]  # cold pass: single statements, executemany calls, their rows
     warm_cpu: float = 0.0  # this process's CPU time in the warm pass (no worker is forked for 304s)
+    threads_cpu: tuple[tuple[str, float], ...] = ()  # cold pass: this process's CPU by thread name
 
     def brief(self) -> str:
         return (
@@ -613,9 +644,11 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
     reset_own_peak()
     own_start_mb = own_rss_mb()
     workers = WorkerPeak()
-    machine_before, own_before = machine_cpu_seconds(), own_cpu_seconds()
+    machine_before, own_before, threads_before = machine_cpu_seconds(), own_cpu_seconds(), thread_cpu_seconds()
     started = time.perf_counter()
-    cold = asyncio.run(poll_all(config, store, ids))
+    threads_after: dict[str, float] = {}
+    cold = asyncio.run(poll_all(config, store, ids, threads_after))
+    threads_cpu = threads_used(threads_before, threads_after)
     cold_s = time.perf_counter() - started
     machine_cpu, own_cpu = machine_cpu_seconds() - machine_before, own_cpu_seconds() - own_before
     workers_cpu = workers.cpu_seconds()
@@ -644,6 +677,7 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
         worker_mbs=workers.worker_rss(),
         pss_mb=workers.total_pss(),
         statements=cold_statements,
+        threads_cpu=threads_cpu,
         warm_cpu=warm_cpu,
     )
 
@@ -668,6 +702,7 @@ def report(args, total_items: int, runs: dict[str, list[Round]], peers: Peers) -
             f" (of {os.cpu_count()} x {best.cold_s:.1f} s), {best.own_cpu:.1f} in this process (event loop, writer"
             f" thread), {best.workers_cpu:.1f} in the parse workers"
         )
+        print("  this process's CPU by thread: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in best.threads_cpu))
         single, many, rows = best.statements
         print(f"cold pass statements: {single} single, {many} executemany ({rows} rows)")
         print(
