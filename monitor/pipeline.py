@@ -8,6 +8,7 @@ with every task. The poller (monitor.poll) does the I/O around these calls.
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from datetime import datetime
 from monitor import dedup
 from monitor.dedup import DedupConfig
 from monitor.lifetime import exit_with
-from monitor.relevance import RuleSet
+from monitor.relevance import Decision, RuleSet
 from monitor.sources.document import SourceSpec, read_document
 from monitor.sources.pages import PageFetch
 from monitor.sources.parse import ParsedEntry
@@ -175,6 +176,7 @@ def prepare_entry(
     page_error: str | None = None,
 ) -> Candidate:
     decision = rules.classify(entry.title, entry.summary)
+    may_concern = rules.could_concern(decision)
     features = dedup.compute_features(
         entry.title,
         entry.summary,
@@ -183,7 +185,7 @@ def prepare_entry(
         watch=decision.watch if decision.flagged else None,
         round=decision.round,
         config=dedup_config,
-        near_duplicates=rules.could_concern(decision),
+        near_duplicates=may_concern,
         language=entry.language,
         subject=dedup.happening_subject(rules.classify, entry.title, entry.summary) if decision.flagged else (),
     )
@@ -191,9 +193,16 @@ def prepare_entry(
         entry=entry,
         decision=decision,
         features=features,
-        decision_json=decision_json(decision.to_json_dict()),
+        decision_json=decision_json(decision.to_json_dict()) if may_concern else _rejection_json(decision),
         features_blob=dedup.features_to_bytes(features),
         source_type=source_type,
         full_text=full_text,
         page_error=page_error,
     )
+
+
+@functools.cache
+def _rejection_json(decision: Decision) -> str:
+    """The JSON of the prefilter's decision, the same object for most of a feed's entries:
+    made once per rule set, not once per entry."""
+    return decision_json(decision.to_json_dict())
