@@ -88,7 +88,7 @@ class Poller:
         self.specs = {feed.id: source_spec(feed) for feed in self.config.feeds}
         self._robots = RobotsPolicy(self._fetcher, polling.user_agent)
         self._harvester = Harvester(self._fetcher, self._robots, self._in_worker, lookups=self)
-        settle_garbage_collector()
+        settle_garbage_collector(self.config)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -440,9 +440,11 @@ def test_a_new_poller_lets_go_of_what_the_previous_one_froze() -> None:
     first, second = Node(), Node()
     first.peer, second.peer = second, first
     gone = weakref.ref(first)
-    settle_garbage_collector()  # the first poller: the cycle is alive and frozen
+    settle_garbage_collector(old_config := object())  # the first poller: the cycle is alive and frozen
     del first, second
-    settle_garbage_collector()  # the next one, after SIGHUP
+    settle_garbage_collector(old_config)  # a second pass on the same config: settled already
+    assert gone() is not None  # (frozen still: no full collection ran)
+    settle_garbage_collector(object())  # the next poller, after SIGHUP: a new config
     assert gone() is None
 
 

@@ -35,7 +35,9 @@ class GroupWriter:
         return await future
 
     def _schedule(self) -> None:
-        self._drop_cancelled()
+        # Cancelled polls are dropped when a write takes its batch, not here: this runs for
+        # every finished poll, and filtering the whole queue each time made a pass quadratic
+        # in its feeds while the writer was busy (hundreds waiting in a warm pass).
         if self._writing or not self._pending:
             return
         if len(self._pending) >= self.MAX_FEEDS or self.linger <= 0:
@@ -45,7 +47,6 @@ class GroupWriter:
 
     def _linger_over(self) -> None:
         self._timer = None
-        self._drop_cancelled()
         if not self._writing and self._pending:
             self._write_next()
 
@@ -62,6 +63,9 @@ class GroupWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._drop_cancelled()
+        if not self._pending:
+            return
         batch, self._pending = self._pending[: self.MAX_FEEDS], self._pending[self.MAX_FEEDS :]
         self._writing = True
         results = [result for result, _ in batch]
