@@ -256,8 +256,8 @@ def compute_features(
     With `near_duplicates=False` (the poller passes it for articles no watch could flag)
     only the exact keys are computed, from the text as published (_verbatim_fingerprint):
     the MinHash is most of the cost of a 2 KB article, and near-copy links only matter for
-    what may be announced. The kind of happening is
-    read only for articles of a watch, the only ones grouped into stories by content.
+    what may be announced. The kind of happening is read only for articles of a watch, the
+    only ones grouped into stories by content.
     """
     config = config or DedupConfig()
     title, body = title or "", body or ""
