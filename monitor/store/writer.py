@@ -179,7 +179,7 @@ class SqlDedup:
                 rows = [self._article_row(plan, rules_fingerprint) for plan in chosen]
                 _insert_rows(self.session.connection(), Article.__table__, _ARTICLE_COLUMNS, rows)  # type: ignore[attr-defined]
                 self._read_article_ids(
-                    [plan for plan in chosen if plan.new_story or plan.referenced or plan.candidate.features.band_hashes]
+                    [plan for plan in chosen if plan.new_story or plan.referenced or _indexed_for_copies(plan)]
                 )
         headlines = [{"id": plan.story_id, "headline_article_id": plan.article_id} for plan in active if plan.new_story]
         if headlines:
@@ -199,6 +199,7 @@ class SqlDedup:
         band_rows = [
             (plan.article_id, band, value)
             for plan in active
+            if _indexed_for_copies(plan)
             for band, value in enumerate(plan.candidate.features.band_hashes)
         ]
         if band_rows:
@@ -362,14 +363,19 @@ class SqlDedup:
         return found
 
     def _by_band(self, features: list[ArticleFeatures]) -> dict[int, list[_Known]]:
-        """Stored articles sharing at least one LSH band value with any article of the batch.
+        """Stored originals sharing at least one LSH band value with any article of the batch.
         Band values are band-specific (the band number is mixed in), so one IN list on the
-        indexed hash column finds them."""
+        indexed hash column finds them. Copies are left out (since #13 they get no band rows;
+        older databases have some): a copy of a copy is a copy of the original, and fetching
+        every stored copy of a syndicated article made each new one cost more than the last
+        (poll_bench's farm at 2,000 feeds: hundreds of copies of each relevant article)."""
         values = sorted({value for f in features for value in f.band_hashes})
         if not values:
             return {}
-        hits = select_in(self.session, 
-            lambda chunk: select(ArticleBand.article_id, ArticleBand.hash).where(ArticleBand.hash.in_(chunk)),  # type: ignore[attr-defined]
+        hits = select_in(self.session,
+            lambda chunk: select(ArticleBand.article_id, ArticleBand.hash)
+            .join(Article, Article.id == ArticleBand.article_id)  # type: ignore[arg-type]
+            .where(ArticleBand.hash.in_(chunk), Article.duplicate_of.is_(None)),  # type: ignore[attr-defined, union-attr]
             values,
         )
         if not hits:
@@ -446,6 +452,12 @@ class SqlDedup:
                     return story
                 refused.add(row.story_id)
         return None
+
+def _indexed_for_copies(plan: _Plan) -> bool:
+    """Whether the article's band hashes are stored: an original's, where later near-copies
+    look (SqlDedup._by_band)."""
+    return bool(plan.candidate.features.band_hashes) and plan.duplicate_of is None
+
 
 def _insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
     """executemany straight to the driver, with each column's own bind processing (UTC
