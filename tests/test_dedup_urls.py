@@ -121,3 +121,20 @@ def test_an_ascii_host_is_lowered_as_the_idna_codec_would(host: str) -> None:
     except UnicodeError:
         expected = name.lower()
     assert urls._host_and_port(parts)[0] == expected
+
+
+_HOST_LABELS = st.sampled_from(["www", "m", "amp", "mobile", "kuna", "net", "kw", "x-y", "9", "A", "cdn.ampproject.org", "org", ""])
+_PATH_PIECES = st.sampled_from(["/", "/c/s/", "amp", "/amp", ".amp", "/amp/", "a", "2026", "x.html", "~", "%D9", "?", "#", "é", ":80", "-", "@"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.sampled_from(["http", "https", "HTTPS", "ftp"]),
+    st.lists(_HOST_LABELS, min_size=1, max_size=4),
+    st.lists(_PATH_PIECES, max_size=6),
+)
+def test_a_simple_url_is_canonicalised_as_by_the_general_path(scheme: str, labels: list[str], path: list[str]) -> None:
+    # canonical_url answers the commonest shape (http(s), lower-case host, plain path) without
+    # urlsplit: built from parts on and around that shape's edges, both must agree.
+    url = f"{scheme}://{'.'.join(labels)}{''.join(path)}"
+    assert urls.canonical_url(url) == urls._canonical_url(url)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.sources.parse import ParsedFeed, html_to_text, parse_feed, safe_link
+from monitor.sources.parse import ParsedFeed, html_to_text, parse_feed, plain_text, safe_link
 
 FEEDS = Path(__file__).parent / "fixtures" / "feeds"
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -217,6 +217,19 @@ def test_html_to_text_is_collapsed_and_scriptless(markup: str) -> None:
     text = html_to_text(markup)
     assert text == text.strip() and "  " not in text and "\n" not in text
     assert not re.search(r"<script\b[^>]*>", text, re.IGNORECASE)
+
+
+# Every kind of whitespace str.split() knows (Unicode separators, controls), the zero-width
+# and bidi marks Arabic feeds carry (not whitespace, not printable), and plain letters.
+_SPACES_AND_MARKS = list(" \n\t\r\x0b\x0c\x1c\x85\xa0\u1680\u2000\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_SPACES_AND_MARKS += list("\u200b\u200c\u200d\u200e\u200f\ufeffab كويت.")
+
+
+@given(st.text(alphabet=st.sampled_from(_SPACES_AND_MARKS), max_size=40))
+def test_plain_text_collapses_exactly_like_split_and_join(text: str) -> None:
+    # plain_text returns clean text unchanged without splitting it: the shortcut must agree
+    # with the general rule on every string, whatever whitespace or mark it holds.
+    assert plain_text(text) == " ".join(text.split())
 
 
 # -- links and guids ------------------------------------------------------------------------
