@@ -550,7 +550,7 @@ def test_fallback_still_gives_feedparser_entries() -> None:
 
 
 def test_a_failing_fast_path_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(body: bytes, headers: Mapping[str, str]) -> None:
+    def broken(body: bytes, headers: Mapping[str, str], **_: object) -> None:
         raise RuntimeError("bug in the fast path")
 
     expected = parse_feed(ALANBA, RSS_HEADERS, base_url=BASE_URL, fetched_at=NOW, fast=False)
@@ -560,7 +560,7 @@ def test_a_failing_fast_path_falls_back(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_sanitizer_and_forced_feedparser_skip_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[bytes] = []
-    monkeypatch.setattr(monitor.sources.parse, "parse_fast", lambda body, headers: calls.append(body))
+    monkeypatch.setattr(monitor.sources.parse, "parse_fast", lambda body, headers, **_: calls.append(body))
     parse_feed(ALANBA, RSS_HEADERS, base_url=BASE_URL, fetched_at=NOW, sanitize_html=True)
     parse_feed(ALANBA, RSS_HEADERS, base_url=BASE_URL, fetched_at=NOW, fast=False)
     assert calls == []
@@ -616,3 +616,55 @@ def test_dates_read_directly_equal_feedparsers(
 ])
 def test_other_date_forms_are_feedparsers(value: str) -> None:
     assert fastfeed.parse_date(value) == feedparser_parse_date(value)
+
+
+# -- the encoding probe -------------------------------------------------------------------------
+
+
+def feedparsers_utf8_document(body: bytes, headers: Mapping[str, str]) -> tuple[bytes, str] | None:
+    """What _utf8_document must give: convert_to_utf8 run on the whole body, as feedparser
+    does, when it settles on UTF-8 (or ASCII) for a valid UTF-8 body."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    info: dict[str, Any] = {}
+    data = feedparser.encodings.convert_to_utf8(dict(headers), body, info)
+    if not fastfeed._is_utf8(info.get("encoding") or "", ascii_ok=True):
+        return None
+    return data, repr(info.get("bozo_exception"))
+
+
+_PROLOGS = st.sampled_from([
+    b"", b"\xef\xbb\xbf", b"  ", b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="utf-8"?>',
+    b"<?xml version='1.0' encoding='UTF-8'?>", b'<?xml version="1.0" encoding = "utf-8"?>',
+    b'<?xml version="1.0" encoding="utf8" standalone="yes"?>', b'<?xml version="1.0" encoding="utf-8">',
+    b'<?xml-stylesheet href="a.xsl"?>', b'<?pi encoding="utf-8"?>',
+])  # fmt: skip
+_PIECES = st.sampled_from([
+    b"\n", b"<rss>", b"</rss>", "خبر".encode(), b"news", b'<!-- encoding="windows-1256" -->', b"?>",
+    b'<?x encoding="latin-1"?>', b"\r\n", "é".encode(),
+])  # fmt: skip
+_CONTENT_TYPES = st.sampled_from([
+    None, "application/rss+xml; charset=utf-8", "application/rss+xml", "application/xml", "text/xml",
+    "text/xml; charset=UTF-8", "text/html; charset=utf-8", "text/plain", "application/octet-stream", "",
+])  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_PROLOGS, max_size=2), st.lists(_PIECES, max_size=8), _CONTENT_TYPES, st.booleans())
+def test_the_encoding_probe_decides_as_convert_to_utf8_on_the_whole_body(
+    prologs: list[bytes], pieces: list[bytes], content_type: str | None, checked: bool
+) -> None:
+    # _utf8_document runs feedparser's convert_to_utf8 on a few bytes standing for the
+    # document (its prolog, one non-ASCII character), not on the whole body: the bytes,
+    # the encoding and the warning must be those of the whole body's conversion.
+    body = b"".join(prologs) + b"".join(pieces)
+    headers = {"x-served-by": "test"} if content_type is None else {"content-type": content_type}
+    expected = feedparsers_utf8_document(body, headers)
+    got = fastfeed._utf8_document(body, headers, valid_utf8=checked)
+    got_comparable = None if got is None else (got[0], repr(got[1]))
+    if got_comparable is not None or expected is None:
+        assert got_comparable == expected
+    # (the fast path may decline a body feedparser would read as UTF-8: text/* without a
+    # charset, where chardet may decide, stays feedparser's)

@@ -39,6 +39,7 @@ class Decoded:
     declared: tuple[str, ...]  # codec names the response declared (header, XML, BOM)
     replaced: int = 0  # invalid bytes now U+FFFD
     warning: str | None = None
+    valid_utf8: bool = False  # `body` is known to decode as UTF-8 (so no parser checks again)
 
 
 def prepare(body: bytes, headers: Mapping[str, str]) -> Decoded:
@@ -56,7 +57,7 @@ def prepare(body: bytes, headers: Mapping[str, str]) -> Decoded:
     except UnicodeDecodeError:
         pass
     else:
-        return Decoded(body, declared)
+        return Decoded(body, declared, valid_utf8=True)
     text = body.decode("utf-8", "surrogateescape")
     runs = list(_INVALID.finditer(text))
     invalid = sum(run.end() - run.start() for run in runs)
@@ -80,7 +81,7 @@ def prepare(body: bytes, headers: Mapping[str, str]) -> Decoded:
         f"({how}); entries showing U+FFFD are marked suspect until the feed sends them clean"
     )
     repaired = body.decode("utf-8", "replace").encode("utf-8")
-    return Decoded(repaired, declared, replaced=invalid, warning=warning)
+    return Decoded(repaired, declared, replaced=invalid, warning=warning, valid_utf8=True)
 
 
 def declarations(body: bytes, headers: Mapping[str, str]) -> tuple[str, ...]:

@@ -109,7 +109,7 @@ def parse_feed(
     response_headers = _response_headers(headers)
     decoded = charset.prepare(body, response_headers)
     body = decoded.body
-    result = _fast_result(body, response_headers) if fast and not sanitize_html else None
+    result = _fast_result(body, response_headers, decoded.valid_utf8) if fast and not sanitize_html else None
     if result is None:
         try:
             result = feedparser.parse(
@@ -133,11 +133,11 @@ def parse_feed(
     )
 
 
-def _fast_result(body: bytes, response_headers: Mapping[str, str]) -> Any:
+def _fast_result(body: bytes, response_headers: Mapping[str, str], valid_utf8: bool) -> Any:
     """The fast path's stand-in for feedparser's result, or None to use feedparser. A failure
     of the fast path is a bug in it, never the feed's fault: log it and let feedparser decide."""
     try:
-        return parse_fast(body, response_headers)
+        return parse_fast(body, response_headers, valid_utf8=valid_utf8)
     except Exception as exc:
         log.warning("fast feed parser failed, using feedparser", error=_describe(exc))
         return None
