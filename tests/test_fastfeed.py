@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import random
+import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -668,3 +669,12 @@ def test_the_encoding_probe_decides_as_convert_to_utf8_on_the_whole_body(
         assert got_comparable == expected
     # (the fast path may decline a body feedparser would read as UTF-8: text/* without a
     # charset, where chardet may decide, stays feedparser's)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from([b"&", b"#", b"&#", b"\xc2", b"\x85", b"\xc2\xa0", b"a", "خ".encode()]), max_size=200))
+def test_c1_scan_agrees_with_a_regex_search(pieces: list[bytes]) -> None:
+    # Long runs of the first byte go past the one-by-one look-ups to the regex fallback.
+    data = b"".join(pieces)
+    expected = re.search(rb"&#|\xc2[\x80-\x9f]", data) is not None
+    assert fastfeed._may_hold_c1(data) == expected
