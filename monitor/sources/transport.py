@@ -66,6 +66,8 @@ class _RememberingStream(httpcore.AsyncNetworkStream):
     def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
         self._stream = stream
         self._socket: socket.socket | None = stream.get_extra_info("socket")
+        # Registered once: the pool asks about every idle connection before every request.
+        self._poller = _poller_of(self._socket)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._stream.read(max_bytes, timeout)
@@ -85,16 +87,21 @@ class _RememberingStream(httpcore.AsyncNetworkStream):
         if info == "socket":
             return self._socket
         if info == "is_readable":
-            return _readable(self._socket)
+            return self._readable()
         return self._stream.get_extra_info(info)
 
+    def _readable(self) -> bool:
+        """Whether a read would not block: data, or the server's close. A socket already
+        closed counts as readable, as in httpcore, so that its connection is dropped (and
+        its descriptor, which another socket may reuse, is never polled)."""
+        if self._socket is None or self._socket.fileno() < 0 or self._poller is None:
+            return True
+        return bool(self._poller.poll(0))
 
-def _readable(sock: socket.socket | None) -> bool:
-    """Whether a read would not block: data, or the server's close. A socket already closed
-    counts as readable, as in httpcore, so that its connection is dropped."""
-    descriptor = -1 if sock is None else sock.fileno()
-    if descriptor < 0:
-        return True
+
+def _poller_of(sock: socket.socket | None) -> select.poll | None:
+    if sock is None or sock.fileno() < 0:
+        return None
     poller = select.poll()
-    poller.register(descriptor, select.POLLIN)
-    return bool(poller.poll(0))
+    poller.register(sock.fileno(), select.POLLIN)
+    return poller
