@@ -55,6 +55,7 @@ class RecordedRequest:
     method: str
     path: str
     headers: dict[str, str]  # lower-case keys
+    peer: tuple[str, int] = ("", 0)  # the client's address: one per connection
 
 
 class FeedServer:
@@ -166,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.feed_server
         path = urlsplit(self.path).path
         headers = {key.lower(): value for key, value in self.headers.items()}
-        route, attempt = owner._record(RecordedRequest(self.command, path, headers))
+        route, attempt = owner._record(RecordedRequest(self.command, path, headers, self.client_address))
         if route is None:
             self._send(404, {"content-type": "text/plain"}, b"not found", send_body)
             return

@@ -312,8 +312,7 @@ async def test_per_host_limit(feed_server: FeedServer) -> None:
 
 @pytest.mark.parametrize(("concurrency", "feeds_per_host"), [(2, 2), (6, 4), (9, 4)])
 async def test_overall_limit_across_hosts(concurrency: int, feeds_per_host: int) -> None:
-    """Also when the slots are lanes over several httpx clients (LANE_WIDTH connections each):
-    6 slots are two clients of 3, 9 are three of 3."""
+    """Also now that the slots are lanes, each an httpx client of its own."""
     servers = [FeedServer().start() for _ in range(3)]
     try:
         requests = []
@@ -330,6 +329,26 @@ async def test_overall_limit_across_hosts(concurrency: int, feeds_per_host: int)
     finally:
         for server in servers:
             server.close()
+
+async def test_a_host_gets_back_the_lane_holding_its_connection() -> None:
+    # Two lanes, two hosts, polled in turn: each request finds the lane whose connection went
+    # to its host. Handing out the lane freed last instead would close and reopen a
+    # connection at every request.
+    servers = [FeedServer().start() for _ in range(2)]
+    try:
+        for server in servers:
+            server.route("/feed", RSS)
+        async with fetcher(concurrency=2, per_host=2) as client:
+            for _ in range(4):
+                for server in servers:
+                    assert (await client.fetch(FeedRequest("f", server.url("/feed")))).status == "ok"
+        for server in servers:
+            assert len(server.requests) == 4
+            assert len({request.peer for request in server.requests}) == 1
+    finally:
+        for server in servers:
+            server.close()
+
 
 # -- fetch → parse with Arabic encodings ----------------------------------------------------
 

@@ -47,7 +47,6 @@ MAX_RETRY_AFTER = 24 * 3600.0
 # A server dripping one byte per read-timeout would otherwise hold a slot for ever.
 TOTAL_DEADLINE_FACTOR = 3.0
 _INFLATE_CHUNK = 256 * 1024
-LANE_WIDTH = 4  # connections per httpx client (see Fetcher)
 
 
 @dataclass(frozen=True)
@@ -95,10 +94,13 @@ class Fetcher:
     open 500 sockets, and per host (`per_host`) so feeds of one publisher (often a dozen
     section feeds on one server) do not hammer it.
 
-    The overall slots are lanes over a few httpx clients of LANE_WIDTH connections each, not
-    one client of `concurrency` connections: httpcore's pool, each time it hands out or takes
-    back a connection, checks every waiting request against every connection, which with 16
-    of each was most of a warm pass's CPU (bench/poll_bench.py)."""
+    The overall slots are lanes, each an httpx client of one connection, not one client of
+    `concurrency` connections: httpcore's pool, each time it hands out or takes back a
+    connection, checks every waiting request against every connection (and asks each idle
+    one whether the server closed it), which with 16 of each was most of a warm pass's CPU
+    (bench/poll_bench.py; 4 clients of 4 still cost 12 % more than 16 of 1). A request
+    takes a free lane whose connection last went to its host, so keep-alive connections
+    are reused across all lanes, not only within a client."""
 
     def __init__(self, *, concurrency: int, per_host: int, timeout: float, max_bytes: int, user_agent: str) -> None:
         if concurrency < 1 or per_host < 1:
@@ -108,9 +110,10 @@ class Fetcher:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.user_agent = user_agent
-        self._clients: list[httpx.AsyncClient] = []
-        # Last in, first out: the lane used last has the connections most likely still open.
-        self._lanes: asyncio.LifoQueue[int] = asyncio.LifoQueue()
+        self._clients: list[httpx.AsyncClient] = []  # one per lane
+        self._slots = asyncio.Semaphore(concurrency)  # one per free lane
+        self._free: list[int] = []  # free lanes, in the order they were freed
+        self._lane_hosts: list[str] = []  # the host each lane's connection last went to
         self._host_slots: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
@@ -125,17 +128,14 @@ class Fetcher:
         )
 
     async def __aenter__(self) -> Self:
-        clients = -(-self.concurrency // LANE_WIDTH)
         tls = verified_tls(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        for index in range(clients):
-            width = len(range(index, self.concurrency, clients))  # its lanes: `concurrency` in all
-            self._clients.append(self._client_of(width, tls))
-        for lane in range(self.concurrency):
-            self._lanes.put_nowait(lane % clients)
+        self._clients = [self._client_of(tls) for _ in range(self.concurrency)]
+        self._free = list(range(self.concurrency))
+        self._lane_hosts = [""] * self.concurrency
         return self
 
-    def _client_of(self, connections: int, tls: ssl.SSLContext) -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    def _client_of(self, tls: ssl.SSLContext) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         return httpx.AsyncClient(
             transport=PollingTransport(verify=tls, limits=limits),
             timeout=httpx.Timeout(self.timeout),
@@ -148,19 +148,30 @@ class Fetcher:
         )
 
     async def __aexit__(self, *exc_info: object) -> None:
-        clients, self._clients = self._clients, []
-        self._lanes = asyncio.LifoQueue()
+        clients, self._clients, self._free = self._clients, [], []
         for client in clients:
             await client.aclose()
 
     @contextlib.asynccontextmanager
-    async def _lane(self) -> AsyncIterator[httpx.AsyncClient]:
+    async def _lane(self, host: str) -> AsyncIterator[httpx.AsyncClient]:
         """One of the `concurrency` overall slots, and the client it sends on."""
-        index = await self._lanes.get()
-        try:
-            yield self._clients[index]
-        finally:
-            self._lanes.put_nowait(index)
+        async with self._slots:  # acquired: a lane is free
+            index = self._take_lane(host)
+            try:
+                yield self._clients[index]
+            finally:
+                self._free.append(index)
+
+    def _take_lane(self, host: str) -> int:
+        """The free lane freed last among those whose connection went to `host` (the likeliest
+        to be still open), else the one freed longest ago: a new connection is needed either
+        way, and the connection it replaces is the one least likely to be wanted soon."""
+        for position in range(len(self._free) - 1, -1, -1):
+            if self._lane_hosts[self._free[position]] == host:
+                return self._free.pop(position)
+        index = self._free.pop(0)
+        self._lane_hosts[index] = host
+        return index
 
     async def fetch(self, req: FeedRequest) -> FetchOutcome:
         """Fetch one feed, conditionally when validators are known. Never raises for network
@@ -168,8 +179,9 @@ class Fetcher:
         if not self._clients:
             raise RuntimeError("Fetcher used outside its `async with` block")
         started = time.perf_counter()
+        host = _host_key(req.url)
         # Host slot first: a task queued behind a busy host must not hold a global slot.
-        async with self._host_slot(req.url), self._lane() as client:
+        async with self._host_slot(host), self._lane(host) as client:
             try:
                 async with asyncio.timeout(self.timeout * TOTAL_DEADLINE_FACTOR):
                     return await self._fetch(client, req, started)
@@ -222,15 +234,10 @@ class Fetcher:
             return _response_failure(common, f"{reason} (read over HTTP/1.0: {why})", started)
         return _with_body(common, req, response.body, started)
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
-        try:
-            parsed = httpx.URL(url)
-            key = f"{parsed.scheme}://{parsed.host}:{parsed.port or ''}".lower()
-        except httpx.InvalidURL:
-            key = url
-        slot = self._host_slots.get(key)
+    def _host_slot(self, host: str) -> asyncio.Semaphore:
+        slot = self._host_slots.get(host)
         if slot is None:
-            slot = self._host_slots[key] = asyncio.Semaphore(self.per_host)
+            slot = self._host_slots[host] = asyncio.Semaphore(self.per_host)
         return slot
 
     async def _fetch(self, client: httpx.AsyncClient, req: FeedRequest, started: float) -> FetchOutcome:
@@ -265,6 +272,15 @@ class Fetcher:
                 message = str(exc) if isinstance(exc, FetchFailed) else describe_http_error(exc, self.timeout)
                 return _response_failure(common, message, started)
         return _with_body(common, req, body, started)
+
+
+def _host_key(url: str) -> str:
+    """Scheme, host and port: what a connection (and the per-host limit) is for."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return url
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port or ''}".lower()
 
 
 @functools.lru_cache(maxsize=4)
