@@ -476,6 +476,46 @@ def test_stored_guids_are_read_only_for_a_document_that_is_parsed(
     store.engine.dispose()
 
 
+def test_a_slow_writer_holds_back_fetching_instead_of_queueing_every_feed(
+    tmp_path: Path, db_url: str, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    """With the writer stuck, a pass fetches no more feeds than the unwritten bound (here one
+    group of two), then goes on once the writer does: nothing is lost, memory stays bounded."""
+    import threading
+
+    from monitor import poll as poll_module
+    from monitor.store.group_commit import GroupWriter
+
+    monkeypatch.setattr(GroupWriter, "MAX_FEEDS", 2)
+    monkeypatch.setattr(poll_module, "UNWRITTEN_GROUPS", 1)
+    paths = [f"/f{i}.xml" for i in range(6)]
+    for i, path in enumerate(paths):
+        feed_server.route(path, rss([filler(i, 0)]))
+    config = make_config(tmp_path, feeds_toml(feed_server, paths), db_url=db_url)
+    store = open_store(config)
+    writer_may_go = threading.Event()
+    record_polls = store.record_polls
+
+    def stuck_writer(results: list) -> list:
+        writer_may_go.wait(30)
+        return record_polls(results)
+
+    store.record_polls = stuck_writer  # type: ignore[method-assign]
+    reports: list = []
+    passing = threading.Thread(target=lambda: reports.extend(poll(config, store)))
+    passing.start()
+    deadline = time.monotonic() + 10
+    while len(feed_server.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # time enough for more fetches, were they allowed
+    assert len(feed_server.requests) == 2
+    writer_may_go.set()
+    passing.join(30)
+    assert sorted(r.new_articles for r in reports) == [1] * 6
+    assert count(store) == 6
+    store.engine.dispose()
+
+
 def test_a_feed_that_waited_for_its_host_is_next_due_an_interval_after_its_poll_ended(
     tmp_path: Path, db_url: str, feed_server: FeedServer  # noqa: F811
 ) -> None:
