@@ -123,8 +123,12 @@ def test_an_ascii_host_is_lowered_as_the_idna_codec_would(host: str) -> None:
     assert urls._host_and_port(parts)[0] == expected
 
 
-_HOST_LABELS = st.sampled_from(["www", "m", "amp", "mobile", "kuna", "net", "kw", "x-y", "9", "A", "cdn.ampproject.org", "org", ""])
-_PATH_PIECES = st.sampled_from(["/", "/c/s/", "amp", "/amp", ".amp", "/amp/", "a", "2026", "x.html", "~", "%D9", "?", "#", "é", ":80", "-", "@"])
+_HOST_LABELS = st.sampled_from(
+    ["www", "m", "amp", "mobile", "kuna", "net", "kw", "x-y", "9", "A", "cdn.ampproject.org", "org", ""]
+)
+_PATH_PIECES = st.sampled_from(
+    ["/", "/c/s/", "amp", "/amp", ".amp", "/amp/", "a", "2026", "x.html", "~", "%D9", "?", "#", "é", ":80", "-", "@"]
+)
 
 
 @settings(max_examples=3000, deadline=None)

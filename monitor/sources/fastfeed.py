@@ -243,10 +243,10 @@ def _encoding_probe(head: bytes, bom: bool, declaration: re.Match[bytes] | None,
     headers, the byte order mark, an `encoding=` on the first line (its regex reads the
     whole first line, not just the XML declaration) and whether the bytes decode: for valid
     UTF-8 they decode as UTF-8, as Latin-1, and as US-ASCII only if they are ASCII (one
-    non-ASCII character stands for the rest). (chardet, asked when nothing declared decodes,
-    would read the whole text: the caller rules that case out.) Decoding, rewriting and re-encoding a feed was the
-    costliest step before the XML parse itself (poll_bench: ~12 us per entry); its output
-    is the body with feedparser's own declaration in place of the document's."""
+    non-ASCII character stands for the rest); chardet, asked when nothing declared decodes,
+    would read the whole text, and the caller rules that case out. Decoding, rewriting and
+    re-encoding a whole feed was its costliest step after the XML parse (poll_bench: ~12 us
+    per entry); its output is the body with feedparser's declaration in place of its own."""
     end = declaration.end() if declaration else 0
     if declaration is not None and not declaration.group().endswith(b"?>"):
         return None
