@@ -8,13 +8,15 @@ import random
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pytest
 from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from monitor import dedup
@@ -259,6 +261,24 @@ def test_features_survive_storage_round_trip() -> None:
     restored = features_from_bytes(features_to_bytes(features))
     assert restored == features
     assert same_story(restored, features_of(article("r5_writeup")), CONFIG)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(st.none(), st.text(max_size=30)),
+    st.text(max_size=40),
+    st.datetimes(timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=3)), timezone(-timedelta(minutes=90))])),
+    st.one_of(st.none(), st.text(max_size=5)),
+)
+def test_bare_features_are_stored_byte_for_byte_as_by_json_dumps(
+    url: str | None, fingerprint: str, published: datetime, language: str | None
+) -> None:
+    # An article no watch could concern is serialised by a direct writer, not json.dumps:
+    # any URL, key, date or language (quotes, controls, non-ASCII) must give the same bytes.
+    features = ArticleFeatures(url, fingerprint, b"", (), frozenset(), published, None, None, language, None, frozenset())
+    assert dedup.features._bare_features_bytes(features) == dedup.features._general_features_bytes(features)
+    assert features_to_bytes(features) == dedup.features._general_features_bytes(features)
+    assert features_from_bytes(features_to_bytes(features)) == features
 
 
 def test_features_are_identical_in_another_process_with_another_hash_seed() -> None:

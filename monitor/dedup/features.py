@@ -301,6 +301,36 @@ _FEATURES_VERSION = 1
 
 def features_to_bytes(features: ArticleFeatures) -> bytes:
     """Compact, versioned, pickle-free storage form (the store keeps it in a BLOB)."""
+    if _is_bare(features):
+        return _bare_features_bytes(features)
+    return _general_features_bytes(features)
+
+
+def _is_bare(features: ArticleFeatures) -> bool:
+    return not (
+        features.band_hashes or features.keywords or features.subject or features.signature
+        or features.watch is not None or features.round is not None or features.event is not None
+    )
+
+
+_json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) writes
+
+
+def _bare_features_bytes(features: ArticleFeatures) -> bytes:
+    """features_to_bytes of an article no watch could concern (most of a feed: only exact
+    keys, nothing to sort or list), written directly: json.dumps' dict walk was a twentieth
+    of a parse worker's time per entry. A test compares the bytes with the general form."""
+    url, language = features.canonical_url, features.language
+    header = (
+        f'{{"v":{_FEATURES_VERSION},"url":{"null" if url is None else _json_string(url)},'
+        f'"fp":{_json_string(features.fingerprint)},"bands":[],"kw":[],'
+        f'"pub":{_json_string(features.published.isoformat())},"watch":null,"round":null,'
+        f'"lang":{"null" if language is None else _json_string(language)},"event":null,"subject":[]}}'
+    ).encode("utf-8")
+    return struct.pack("<I", len(header)) + header
+
+
+def _general_features_bytes(features: ArticleFeatures) -> bytes:
     header = json.dumps(
         {
             "v": _FEATURES_VERSION,
