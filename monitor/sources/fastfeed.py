@@ -214,13 +214,13 @@ def _utf8_document(
         except UnicodeDecodeError:
             return None
     ascii = head.isascii()
-    if mime.startswith("text/") and not (charset or declared or bom or ascii):
-        # Served as text/* with no charset anywhere: RFC 3023 says US-ASCII, the text is not,
-        # and feedparser would ask chardet (slow, and not ours to second-guess).
-        return None
-    info: dict[str, Any] = {}
     # Served as text/* without a charset, non-ASCII text may send feedparser to chardet.
     chardet_possible = mime.startswith("text/") and not charset and not ascii
+    if chardet_possible and not (declared or bom):
+        # No charset anywhere: RFC 3023 says US-ASCII, the text is not, and feedparser
+        # would ask chardet (slow, and not ours to second-guess).
+        return None
+    info: dict[str, Any] = {}
     probe = None if chardet_possible else _encoding_probe(head, bom, declaration, ascii)
     if probe is None:
         data = convert_to_utf8(dict(headers), body, info)

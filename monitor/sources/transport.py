@@ -94,12 +94,13 @@ class _RememberingStream(httpcore.AsyncNetworkStream):
         """Whether a read would not block: data, or the server's close. A socket already
         closed counts as readable, as in httpcore, so that its connection is dropped (and
         its descriptor, which another socket may reuse, is never polled)."""
-        if self._socket is None or self._socket.fileno() < 0 or self._poller is None:
+        if self._poller is None or self._socket is None or self._socket.fileno() < 0:
             return True
         return bool(self._poller.poll(0))
 
 
 def _poller_of(sock: socket.socket | None) -> select.poll | None:
+    """None for no socket or a closed one: such a stream always counts as readable."""
     if sock is None or sock.fileno() < 0:
         return None
     poller = select.poll()

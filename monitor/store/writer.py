@@ -466,8 +466,8 @@ _NATIVE_TYPES = (LargeBinary, Boolean)
 
 
 def _insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-    """executemany straight to the driver, with each column's own bind processing (UTC
-    datetimes, booleans, blobs) applied here: SQLAlchemy's generic per-row parameter handling
+    """executemany straight to the driver, with the bind processing the drivers need (UTC
+    datetimes, floats; not bytes or bools, _NATIVE_TYPES) applied here: SQLAlchemy's generic per-row parameter handling
     costs several times what SQLite spends inserting a row, on the 20,000 rows of a cold
     pass and the 32 band rows per candidate. The statement is still compiled by SQLAlchemy
     for the connection's dialect and paramstyle."""
