@@ -81,7 +81,8 @@ from monitor.sources.parse import ParsedEntry  # noqa: E402
 from monitor.status import collect_status  # noqa: E402
 from monitor.store import DueFeed, Incoming, PollResult, decision_json, normalise_url  # noqa: E402
 from monitor.store.search import catch_up, search_archive  # noqa: E402
-from monitor.store.writer import _ARTICLE_COLUMNS, SqlDedup, _insert_rows  # noqa: E402
+from monitor.store.bulk import insert_rows  # noqa: E402
+from monitor.store.writer import _ARTICLE_COLUMNS, SqlDedup  # noqa: E402
 from poll_bench import CORPUS, Nginx, corpus_articles, filler_vocabulary  # noqa: E402
 
 ARCHIVE_FEEDS = 200
@@ -269,7 +270,7 @@ def build(engines: list[Engine], size: int, workers: int) -> None:
             for position, store in enumerate(stores):
                 t0 = time.perf_counter()
                 with store.engine.begin() as connection:
-                    _insert_rows(connection, Article.__table__, _ARTICLE_COLUMNS, plain)  # type: ignore[attr-defined]
+                    insert_rows(connection, Article.__table__, _ARTICLE_COLUMNS, plain)  # type: ignore[attr-defined]
                 store.record_polls(results)
                 write_s[position] += time.perf_counter() - t0
             if (done + 1) % 50 == 0:

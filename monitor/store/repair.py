@@ -20,7 +20,7 @@ from monitor.models import Article, ArticleBand
 from monitor.store.records import Incoming
 from monitor.store.search import reindex_article
 from monitor.store.stories import mark_story_flagged, story_of_storyless
-from monitor.store.writer import select_in
+from monitor.store.bulk import select_in
 
 log = structlog.get_logger(__name__)
 
@@ -36,10 +36,10 @@ def repair(session: Session, items: Sequence[Incoming], rules_fingerprint: str) 
     guids = sorted({guid for _, guid in clean})
     suspects: list[Article] = select_in(
         session,
-        lambda chunk: select(Article).where(
+        lambda among: select(Article).where(
             Article.text_suspect.is_(True),  # type: ignore[attr-defined]
-            Article.feed_id.in_(feed_ids),  # type: ignore[attr-defined]
-            Article.guid.in_(chunk),  # type: ignore[attr-defined]
+            among(Article.feed_id, feed_ids),  # type: ignore[arg-type]
+            among(Article.guid),  # type: ignore[arg-type]
         ),
         guids,
     )

@@ -4,17 +4,18 @@ with a few executemany statements per batch."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, LargeBinary, Select, Table, exists, or_, update
+from sqlalchemy import exists, or_, update
 from sqlmodel import Session, select
 
 from monitor import dedup
 from monitor.dedup import ArticleFeatures, DedupConfig, StoryExtent
 from monitor.models import AlertSent, Article, ArticleBand, DigestItem, Story
+from monitor.store.bulk import insert_rows, select_in
 from monitor.store.records import Candidate, Incoming, InsertOutcome
 from monitor.store.stories import mark_story_flagged
 
@@ -91,8 +92,6 @@ class _Plan:
     def outcome(self) -> InsertOutcome:
         return InsertOutcome(stored=True, duplicate_of=self.duplicate_of, flagged=self.candidate.decision.flagged)
 
-
-_IN_CHUNK = 900  # values per IN list (with up to 50 feed ids beside it: under 999)
 
 _STORY_COLUMNS = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at",
                   "event")
@@ -177,7 +176,7 @@ class SqlDedup:
                     plan.duplicate_of = plan.original.original
             if chosen:
                 rows = [self._article_row(plan, rules_fingerprint) for plan in chosen]
-                _insert_rows(self.session.connection(), Article.__table__, _ARTICLE_COLUMNS, rows)  # type: ignore[attr-defined]
+                insert_rows(self.session.connection(), Article.__table__, _ARTICLE_COLUMNS, rows)  # type: ignore[attr-defined]
                 self._read_article_ids(
                     [plan for plan in chosen if plan.new_story or plan.referenced or _indexed_for_copies(plan)]
                 )
@@ -203,7 +202,7 @@ class SqlDedup:
             for band, value in enumerate(plan.candidate.features.band_hashes)
         ]
         if band_rows:
-            _insert_rows(self.session.connection(), ArticleBand.__table__, ("article_id", "band", "hash"), band_rows)  # type: ignore[attr-defined]
+            insert_rows(self.session.connection(), ArticleBand.__table__, ("article_id", "band", "hash"), band_rows)  # type: ignore[attr-defined]
 
     def _assign_story(self, plan: _Plan, plans: list[_Plan | None], fresh: list[_Plan]) -> None:
         """A copy joins its original's story; an independent write-up of a flagged event joins
@@ -228,9 +227,9 @@ class SqlDedup:
         if not fresh:
             return
         rows = [self._story_row(plan) for plan in fresh]
-        _insert_rows(self.session.connection(), Story.__table__, _STORY_COLUMNS, rows)  # type: ignore[attr-defined]
+        insert_rows(self.session.connection(), Story.__table__, _STORY_COLUMNS, rows)  # type: ignore[attr-defined]
         keys = [row[0] for row in rows]
-        ids = dict(select_in(self.session, lambda chunk: select(Story.key, Story.id).where(Story.key.in_(chunk)), keys))  # type: ignore[attr-defined]
+        ids = dict(select_in(self.session, lambda among: select(Story.key, Story.id).where(among(Story.key)), keys))  # type: ignore[arg-type]
         for plan, key in zip(fresh, keys, strict=True):
             assert plan.story is not None
             plan.story.id = ids[key]
@@ -297,9 +296,10 @@ class SqlDedup:
             return
         guids = sorted({plan.candidate.entry.guid for plan in plans})
         feed_ids = sorted({plan.feed_id for plan in plans})
-        rows = select_in(self.session, 
-            lambda chunk: select(Article.feed_id, Article.guid, Article.id).where(
-                Article.feed_id.in_(feed_ids), Article.guid.in_(chunk)  # type: ignore[attr-defined,union-attr]
+        rows = select_in(
+            self.session,
+            lambda among: select(Article.feed_id, Article.guid, Article.id).where(
+                among(Article.feed_id, feed_ids), among(Article.guid)  # type: ignore[arg-type]
             ),
             guids,
         )
@@ -333,26 +333,29 @@ class SqlDedup:
     def _stored_keys(self, items: Sequence[Incoming]) -> set[tuple[str, str]]:
         feed_ids = sorted({item.feed_id for item in items})
         guids = sorted({item.candidate.entry.guid for item in items})
-        rows = select_in(self.session, 
-            lambda chunk: select(Article.feed_id, Article.guid).where(
-                Article.feed_id.in_(feed_ids), Article.guid.in_(chunk)  # type: ignore[attr-defined,union-attr]
+        rows = select_in(
+            self.session,
+            lambda among: select(Article.feed_id, Article.guid).where(
+                among(Article.feed_id, feed_ids), among(Article.guid)  # type: ignore[arg-type]
             ),
             guids,
         )
         return {(feed_id, guid) for feed_id, guid in rows}
 
     def _stored_urls(self, urls: list[str]) -> set[str]:
-        rows = select_in(self.session, 
-            lambda chunk: select(Article.canonical_url).where(Article.canonical_url.in_(chunk)),  # type: ignore[union-attr,arg-type]
+        rows = select_in(
+            self.session,
+            lambda among: select(Article.canonical_url).where(among(Article.canonical_url)),  # type: ignore[arg-type]
             sorted(set(urls)),
         )
         return set(rows)
 
     def _by_fingerprint(self, fingerprints: list[str]) -> dict[str, _Known]:
-        rows = select_in(self.session, 
-            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint, *self._story_columns())
+        rows = select_in(
+            self.session,
+            lambda among: select(Article.id, Article.story_id, Article.duplicate_of, Article.fingerprint, *self._story_columns())
             .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
-            .where(Article.fingerprint.in_(chunk))  # type: ignore[attr-defined]
+            .where(among(Article.fingerprint))  # type: ignore[arg-type]
             .order_by(Article.id),
             sorted(set(fingerprints)),
         )
@@ -372,19 +375,21 @@ class SqlDedup:
         values = sorted({value for f in features for value in f.band_hashes})
         if not values:
             return {}
-        hits = select_in(self.session,
-            lambda chunk: select(ArticleBand.article_id, ArticleBand.hash)
+        hits = select_in(
+            self.session,
+            lambda among: select(ArticleBand.article_id, ArticleBand.hash)
             .join(Article, Article.id == ArticleBand.article_id)  # type: ignore[arg-type]
-            .where(ArticleBand.hash.in_(chunk), Article.duplicate_of.is_(None)),  # type: ignore[attr-defined, union-attr]
+            .where(among(ArticleBand.hash), Article.duplicate_of.is_(None)),  # type: ignore[arg-type, union-attr]
             values,
         )
         if not hits:
             return {}
         ids = sorted({hit.article_id for hit in hits})
-        rows = select_in(self.session, 
-            lambda chunk: select(Article.id, Article.story_id, Article.duplicate_of, Article.features, *self._story_columns())
+        rows = select_in(
+            self.session,
+            lambda among: select(Article.id, Article.story_id, Article.duplicate_of, Article.features, *self._story_columns())
             .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
-            .where(Article.id.in_(chunk)),  # type: ignore[union-attr]
+            .where(among(Article.id)),  # type: ignore[arg-type]
             ids,
         )
         for row in rows:
@@ -457,50 +462,3 @@ def _indexed_for_copies(plan: _Plan) -> bool:
     """Whether the article's band hashes are stored: an original's, where later near-copies
     look (SqlDedup._by_band)."""
     return bool(plan.candidate.features.band_hashes) and plan.duplicate_of is None
-
-
-# Values both drivers (sqlite3, psycopg) take as they are: bytes for a BLOB/bytea, and bools
-# (SQLite stores True as 1, what SQLAlchemy's processor would pass). Their processors only
-# wrapped or re-checked each value, ~8 % of the writer's time per article.
-_NATIVE_TYPES = (LargeBinary, Boolean)
-
-
-def _insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-    """executemany straight to the driver, with the bind processing the drivers need (UTC
-    datetimes, floats; not bytes or bools, _NATIVE_TYPES) applied here: SQLAlchemy's generic per-row parameter handling
-    costs several times what SQLite spends inserting a row, on the 20,000 rows of a cold
-    pass and the 32 band rows per candidate. The statement is still compiled by SQLAlchemy
-    for the connection's dialect and paramstyle."""
-    dialect = connection.dialect
-    compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
-    processors = [
-        (index, processor)
-        for index, name in enumerate(columns)
-        if not isinstance(table.c[name].type, _NATIVE_TYPES)
-        and (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    if processors:
-        rows = [_processed(row, processors) for row in rows]
-    if compiled.positional:
-        order = [columns.index(name) for name in compiled.positiontup or ()]
-        params: list = [tuple(row[i] for i in order) for row in rows]
-    else:
-        params = [dict(zip(columns, row, strict=True)) for row in rows]
-    connection.exec_driver_sql(str(compiled), params)
-
-
-def _processed(row: tuple, processors: list[tuple[int, Callable[[object], object]]]) -> tuple:
-    values = list(row)
-    for index, processor in processors:
-        values[index] = processor(values[index])
-    return tuple(values)
-
-
-def select_in(session: Session, query_for: Callable[[list], Select], values: Sequence) -> list:
-    """The rows of one query per chunk of an IN list: a group of 50 large feeds can hold
-    tens of thousands of guids, and a statement may carry at most 32,766 parameters on
-    SQLite (999 on builds before 3.32) and 65,535 with psycopg."""
-    rows: list = []
-    for start in range(0, len(values), _IN_CHUNK):
-        rows.extend(session.exec(query_for(list(values[start : start + _IN_CHUNK]))).all())
-    return rows

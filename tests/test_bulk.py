@@ -1,0 +1,84 @@
+"""The writer's statements over many rows (monitor.store.bulk), on SQLite and PostgreSQL: a
+look-up longer than SQLite's chunk finds every stored value and nothing else, in chunks on
+SQLite and as one statement with one array parameter on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, event
+from sqlmodel import Session, select
+
+from monitor.models import Story
+from monitor.store import make_engine, upgrade
+from monitor.store.bulk import insert_rows, select_in
+
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+
+def _engine_with_stories(db_url: str, count: int) -> Engine:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    columns = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at", "event")
+    rows = [(f"k{i}", NOW + timedelta(seconds=i), "kw-uk" if i % 3 else None, None, None, 0.0, None, None, None) for i in range(count)]
+    with engine.begin() as connection:
+        insert_rows(connection, Story.__table__, columns, rows)  # type: ignore[attr-defined]
+    return engine
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[tuple[str, object]]]:
+    sent: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ANN202
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+def test_a_lookup_longer_than_a_chunk_finds_exactly_the_stored_values(db_url: str) -> None:
+    engine = _engine_with_stories(db_url, 1500)
+    wanted = sorted([f"k{i}" for i in range(0, 3000, 2)])  # half stored (even numbers below 1,500), half not
+    with Session(engine) as session, _statements(engine) as sent:
+        found = select_in(session, lambda among: select(Story.key).where(among(Story.key)), wanted)  # type: ignore[arg-type]
+    assert sorted(found) == sorted(f"k{i}" for i in range(0, 1500, 2))
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == 1
+        statement, parameters = sent[0]
+        assert "ANY" in statement.upper() and len(parameters) == 1  # type: ignore[arg-type]
+    else:
+        assert len(sent) == 2  # 1,500 values in chunks of 900
+        assert all(len(parameters) <= 900 for _, parameters in sent)  # type: ignore[arg-type]
+
+
+def test_a_second_list_narrows_every_chunk(db_url: str) -> None:
+    engine = _engine_with_stories(db_url, 1200)
+    keys = [f"k{i}" for i in range(1200)]
+    with Session(engine) as session:
+        found = select_in(
+            session,
+            lambda among: select(Story.key).where(among(Story.key), among(Story.watch, ["kw-uk"])),  # type: ignore[arg-type]
+            keys,
+        )
+    assert sorted(found) == sorted(f"k{i}" for i in range(1200) if i % 3)
+
+
+def test_an_empty_lookup_sends_nothing(db_url: str) -> None:
+    engine = _engine_with_stories(db_url, 3)
+    with Session(engine) as session, _statements(engine) as sent:
+        assert select_in(session, lambda among: select(Story.key).where(among(Story.key)), []) == []  # type: ignore[arg-type]
+    assert sent == []
+
+
+def test_inserted_rows_keep_their_instant_in_utc(db_url: str) -> None:
+    engine = _engine_with_stories(db_url, 2)
+    with Session(engine) as session:
+        stored = session.exec(select(Story.key, Story.first_seen_at).order_by(Story.key)).all()
+    assert [(key, at) for key, at in stored] == [("k0", NOW), ("k1", NOW + timedelta(seconds=1))]
