@@ -317,6 +317,21 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_seconds() -> float:
+    """CPU time of this machine's PostgreSQL processes (backends, WAL writer, checkpointer):
+    with --database, the server's share of the machine's time."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for process in Path("/proc").iterdir():
+        try:
+            if not process.name.isdigit() or (process / "comm").read_text().strip() != "postgres":
+                continue
+            stat = (process / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += int(stat[11]) + int(stat[12])
+    return total / tick
+
+
 def thread_cpu_seconds() -> dict[str, float]:
     """This process's CPU time by thread, "name (native id)" -> seconds (/proc/self/task)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -617,6 +632,7 @@ class Round:
     machine_cpu: float
     own_cpu: float
     workers_cpu: float
+    server_cpu: float  # the machine's PostgreSQL processes (nothing with SQLite)
     own_mb: float
     own_start_mb: float  # the main process before the pass: imports, config, the database engine
     worker_mbs: tuple[float, ...]  # each parse worker's (and the forkserver's) peak, largest first
@@ -645,12 +661,14 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
     own_start_mb = own_rss_mb()
     workers = WorkerPeak()
     machine_before, own_before, threads_before = machine_cpu_seconds(), own_cpu_seconds(), thread_cpu_seconds()
+    server_before = server_cpu_seconds()
     started = time.perf_counter()
     threads_after: dict[str, float] = {}
     cold = asyncio.run(poll_all(config, store, ids, threads_after))
     threads_cpu = threads_used(threads_before, threads_after)
     cold_s = time.perf_counter() - started
     machine_cpu, own_cpu = machine_cpu_seconds() - machine_before, own_cpu_seconds() - own_before
+    server_cpu = server_cpu_seconds() - server_before
     workers_cpu = workers.cpu_seconds()
     cold_statements = statements.snapshot()
     statements.close()
@@ -672,6 +690,7 @@ def one_round(config, ids: list[str]) -> Round:  # noqa: ANN001
         machine_cpu=machine_cpu,
         own_cpu=own_cpu,
         workers_cpu=workers_cpu,
+        server_cpu=server_cpu,
         own_mb=own_mb,
         own_start_mb=own_start_mb,
         worker_mbs=workers.worker_rss(),
@@ -701,6 +720,7 @@ def report(args, total_items: int, runs: dict[str, list[Round]], peers: Peers) -
             f"cold pass CPU (best round): {best.machine_cpu:.1f} core-seconds on the whole machine"
             f" (of {os.cpu_count()} x {best.cold_s:.1f} s), {best.own_cpu:.1f} in this process (event loop, writer"
             f" thread), {best.workers_cpu:.1f} in the parse workers"
+            + (f", {best.server_cpu:.1f} in PostgreSQL's processes" if best.server_cpu >= 0.05 else "")
         )
         print("  this process's CPU by thread: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in best.threads_cpu))
         single, many, rows = best.statements

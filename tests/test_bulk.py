@@ -1,6 +1,6 @@
 """The writer's statements over many rows (monitor.store.bulk), on SQLite and PostgreSQL: a
 look-up longer than SQLite's chunk finds every stored value and nothing else, in chunks on
-SQLite and as one statement with one array parameter on PostgreSQL."""
+SQLite and as one statement with one array parameter on PostgreSQL; (feed, guid) pairs."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session, select
 
-from monitor.models import Story
+from monitor.models import PageAttempt, Story
 from monitor.store import make_engine, upgrade
-from monitor.store.bulk import insert_rows, select_in
+from monitor.store.bulk import insert_rows, select_in, select_pairs
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
@@ -82,3 +82,28 @@ def test_inserted_rows_keep_their_instant_in_utc(db_url: str) -> None:
     with Session(engine) as session:
         stored = session.exec(select(Story.key, Story.first_seen_at).order_by(Story.key)).all()
     assert [(key, at) for key, at in stored] == [("k0", NOW), ("k1", NOW + timedelta(seconds=1))]
+
+
+def _engine_with_attempts(db_url: str, pairs: list[tuple[str, str]]) -> Engine:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        for feed_id in sorted({feed_id for feed_id, _ in pairs}):
+            connection.execute(text(
+                "INSERT INTO feed (id, url, configured_url, name, enabled, interval_seconds, consecutive_failures,"
+                " next_poll_at, article_count) VALUES (:id, 'u', 'u', :id, true, 900, 0, :t, 0)"), {"id": feed_id, "t": NOW})
+        insert_rows(connection, PageAttempt.__table__, ("feed_id", "guid", "attempts", "last_attempt_at"),  # type: ignore[attr-defined]
+                    [(feed_id, guid, 1, NOW) for feed_id, guid in pairs])
+    return engine
+
+
+def test_pairs_find_the_stored_pairs_and_never_a_guid_under_another_feed(db_url: str) -> None:
+    stored = [("f1", "g1"), ("f2", "g2")] + [("f3", f"g{i}") for i in range(1000)]
+    engine = _engine_with_attempts(db_url, stored)
+    wanted = [("f1", "g1"), ("f1", "g2"), ("f2", "g3"), ("f3", "g999"), ("f3", "g1000")]
+    with Session(engine) as session:
+        rows = select_pairs(session, select(PageAttempt.feed_id, PageAttempt.guid), PageAttempt.feed_id, PageAttempt.guid, wanted)  # type: ignore[arg-type]
+    found = {(feed_id, guid) for feed_id, guid in rows}
+    assert {("f1", "g1"), ("f3", "g999")} <= found <= set(stored)  # (f1, g2) is not stored: f2's g2 is another article
+    if engine.dialect.name == "postgresql":
+        assert found == {("f1", "g1"), ("f3", "g999")}  # one probe per pair, not per combination

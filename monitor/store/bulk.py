@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ARRAY, Boolean, ColumnElement, Connection, LargeBinary, Select, Table, any_, bindparam
+from sqlalchemy import ARRAY, Boolean, ColumnElement, Connection, LargeBinary, Select, Table, and_, any_, bindparam, func
 from sqlmodel import Session
 
 # Values per IN list on SQLite (with up to 50 feed ids beside it: under 999, the parameter
@@ -79,3 +79,22 @@ def select_in(session: Session, query_for: Callable[[Among], Select], values: Se
     for start in range(0, len(values), size):
         rows.extend(session.exec(query_for(Among(values[start : start + size], postgres))).all())
     return rows
+
+
+def select_pairs(session: Session, query: Select, first: ColumnElement, second: ColumnElement, pairs: Sequence[tuple]) -> list:
+    """The rows of `query` whose (first, second) is one of `pairs`: the articles of a batch
+    by (feed, guid). On PostgreSQL the pairs are a table joined on the two columns, one
+    index probe per pair: PostgreSQL 15 answers `feed_id = ANY(..) AND guid = ANY(..)` with
+    a probe per combination, 25 feeds x 1,000 guids a group, 35 ms where the join takes 2.
+    On SQLite two IN lists, which it answers in a few ms: rows of a feed's guid found under
+    another feed of the batch may come back too, so callers look up the pair they need."""
+    if not pairs:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        keys = func.unnest(
+            bindparam(None, [pair[0] for pair in pairs], type_=ARRAY(first.type)),
+            bindparam(None, [pair[1] for pair in pairs], type_=ARRAY(second.type)),
+        ).table_valued("first", "second").render_derived()
+        return list(session.exec(query.join(keys, and_(first == keys.c.first, second == keys.c.second))).all())
+    firsts = sorted({pair[0] for pair in pairs})
+    return select_in(session, lambda among: query.where(among(first, firsts), among(second)), sorted({pair[1] for pair in pairs}))

@@ -20,7 +20,7 @@ from monitor.models import Article, ArticleBand
 from monitor.store.records import Incoming
 from monitor.store.search import reindex_article
 from monitor.store.stories import mark_story_flagged, story_of_storyless
-from monitor.store.bulk import select_in
+from monitor.store.bulk import select_pairs
 
 log = structlog.get_logger(__name__)
 
@@ -32,16 +32,8 @@ def repair(session: Session, items: Sequence[Incoming], rules_fingerprint: str) 
     clean = {(item.feed_id, item.candidate.entry.guid): item for item in items if not item.candidate.entry.text_suspect}
     if not clean:
         return 0
-    feed_ids = sorted({feed_id for feed_id, _ in clean})
-    guids = sorted({guid for _, guid in clean})
-    suspects: list[Article] = select_in(
-        session,
-        lambda among: select(Article).where(
-            Article.text_suspect.is_(True),  # type: ignore[attr-defined]
-            among(Article.feed_id, feed_ids),  # type: ignore[arg-type]
-            among(Article.guid),  # type: ignore[arg-type]
-        ),
-        guids,
+    suspects: list[Article] = select_pairs(
+        session, select(Article).where(Article.text_suspect.is_(True)), Article.feed_id, Article.guid, sorted(clean),  # type: ignore[arg-type, attr-defined]
     )
     repaired = 0
     for article in suspects:

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from monitor import dedup
 from monitor.dedup import ArticleFeatures, DedupConfig, StoryExtent
 from monitor.models import AlertSent, Article, ArticleBand, DigestItem, Story
-from monitor.store.bulk import insert_rows, select_in
+from monitor.store.bulk import insert_rows, select_in, select_pairs
 from monitor.store.records import Candidate, Incoming, InsertOutcome
 from monitor.store.stories import mark_story_flagged
 
@@ -294,14 +294,9 @@ class SqlDedup:
     def _read_article_ids(self, plans: list[_Plan]) -> None:
         if not plans:
             return
-        guids = sorted({plan.candidate.entry.guid for plan in plans})
-        feed_ids = sorted({plan.feed_id for plan in plans})
-        rows = select_in(
-            self.session,
-            lambda among: select(Article.feed_id, Article.guid, Article.id).where(
-                among(Article.feed_id, feed_ids), among(Article.guid)  # type: ignore[arg-type]
-            ),
-            guids,
+        rows = select_pairs(
+            self.session, select(Article.feed_id, Article.guid, Article.id), Article.feed_id, Article.guid,  # type: ignore[arg-type]
+            sorted({plan.key for plan in plans}),
         )
         ids = {(feed_id, guid): article_id for feed_id, guid, article_id in rows}
         for plan in plans:
@@ -331,14 +326,9 @@ class SqlDedup:
         )
 
     def _stored_keys(self, items: Sequence[Incoming]) -> set[tuple[str, str]]:
-        feed_ids = sorted({item.feed_id for item in items})
-        guids = sorted({item.candidate.entry.guid for item in items})
-        rows = select_in(
-            self.session,
-            lambda among: select(Article.feed_id, Article.guid).where(
-                among(Article.feed_id, feed_ids), among(Article.guid)  # type: ignore[arg-type]
-            ),
-            guids,
+        rows = select_pairs(
+            self.session, select(Article.feed_id, Article.guid), Article.feed_id, Article.guid,  # type: ignore[arg-type]
+            sorted({(item.feed_id, item.candidate.entry.guid) for item in items}),
         )
         return {(feed_id, guid) for feed_id, guid in rows}
 
