@@ -107,3 +107,21 @@ def test_pairs_find_the_stored_pairs_and_never_a_guid_under_another_feed(db_url:
     assert {("f1", "g1"), ("f3", "g999")} <= found <= set(stored)  # (f1, g2) is not stored: f2's g2 is another article
     if engine.dialect.name == "postgresql":
         assert found == {("f1", "g1"), ("f3", "g999")}  # one probe per pair, not per combination
+
+
+def test_inserted_text_comes_back_as_it_was_written(db_url: str) -> None:
+    """COPY's text format on PostgreSQL escapes what it must: tabs, line ends, backslashes,
+    the two characters \\N (not NULL), right-to-left text and characters beyond the BMP."""
+    tricky = ["a\tb", "line\nbreak\r\n", "back\\slash", "\\N", "الكويت – المملكة المتحدة", "𝔘𝔎 🇰🇼", ""]
+    engine = make_engine(db_url)
+    upgrade(engine)
+    columns = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at", "event")
+    rows = [(f"k{i}", NOW, value, None, None, 0.5, None, None, None) for i, value in enumerate(tricky)]
+    rows.append(("k-null", NOW, None, 3, NOW, 1.25, NOW, NOW, "session"))
+    with engine.begin() as connection:
+        insert_rows(connection, Story.__table__, columns, rows)  # type: ignore[attr-defined]
+    with Session(engine) as session:
+        stored = {story.key: story for story in session.exec(select(Story))}
+    assert [stored[f"k{i}"].watch for i in range(len(tricky))] == tricky
+    null = stored["k-null"]
+    assert (null.watch, null.round, null.flagged_at, null.score, null.event) == (None, 3, NOW, 1.25, "session")

@@ -20,13 +20,15 @@ _NATIVE_TYPES = (LargeBinary, Boolean)
 
 
 def insert_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
-    """executemany straight to the driver, with the bind processing the drivers need (UTC
+    """Rows straight to the driver, with the bind processing the drivers need (UTC
     datetimes, floats; not bytes or bools, _NATIVE_TYPES) applied here: SQLAlchemy's generic
     per-row parameter handling costs several times what SQLite spends inserting a row, on
-    the 20,000 rows of a cold pass and the 32 band rows per candidate. The statement is
-    still compiled by SQLAlchemy for the connection's dialect and paramstyle."""
+    the 20,000 rows of a cold pass and the 32 band rows per candidate. SQLite takes them as
+    one executemany of the statement SQLAlchemy compiles; PostgreSQL as a COPY, which
+    inserts them a page at a time where executemany runs a statement per row (its executor
+    start, index opening and bind parsing: 0.3 s of the server's and 0.3 s of the writer's
+    CPU time per 20,000 articles)."""
     dialect = connection.dialect
-    compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
     processors = [
         (index, processor)
         for index, name in enumerate(columns)
@@ -35,12 +37,31 @@ def insert_rows(connection: Connection, table: Table, columns: Sequence[str], ro
     ]
     if processors:
         rows = [_processed(row, processors) for row in rows]
+    if dialect.name == "postgresql":
+        _copy_rows(connection, table, columns, rows)
+        return
+    compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
     if compiled.positional:
         order = [columns.index(name) for name in compiled.positiontup or ()]
         params: list = [tuple(row[i] for i in order) for row in rows]
     else:
         params = [dict(zip(columns, row, strict=True)) for row in rows]
     connection.exec_driver_sql(str(compiled), params)
+
+
+def _copy_rows(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+    """COPY … FROM STDIN in psycopg's text format (None is NULL, bytes go as bytea), inside
+    the connection's transaction. A column left out gets its server default, as with INSERT;
+    a Python-side default (SQLAlchemy's) is not applied: callers name every such column."""
+    quote = connection.dialect.identifier_preparer.quote
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(statement) as copy:  # type: ignore[attr-defined]  # psycopg's cursor
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
 
 
 def _processed(row: tuple, processors: list[tuple[int, Callable[[object], object]]]) -> tuple:
