@@ -280,3 +280,37 @@ def test_migration_0005_gives_existing_stories_their_span_and_round(db_url: str)
         2: (4, datetime(2023, 3, 2, 3, tzinfo=UTC), datetime(2023, 3, 2, 3, tzinfo=UTC)),
     }
     engine.dispose()
+
+
+def test_band_rows_left_by_a_copy_in_an_older_database_lead_to_its_original(tmp_path: Path, db_url: str) -> None:
+    """Since #13 copies get no band rows; an older database has some. A hit on a copy's band
+    row is dropped (the copy is not read), and a new copy is found as its original's."""
+    from monitor.models import ArticleBand
+    from tests.test_dedup import syndicated_copy
+
+    config = _config(tmp_path, db_url)
+    store = open_store(config)
+    now = datetime.now(UTC)
+
+    def candidate(item: dict, url: str) -> Any:
+        return _candidate(config, item["title"], item["body"], url, datetime.fromisoformat(item["published"]),
+                          item["watch"], item["round"])
+
+    original = candidate(FIXTURES["r5_dispatch"], "https://kuna.example/1")
+    first_copy = candidate(syndicated_copy("persian_letters"), "https://alanba.example/1")
+    store.record_poll(_poll(config, "kuna", [original], now))
+    store.record_poll(_poll(config, "alanba", [first_copy], now + timedelta(minutes=1)))
+    with store.session() as session:
+        by_link = {a.link: a for a in session.exec(select(Article))}
+        original_id, copy_id = by_link["https://kuna.example/1"].id, by_link["https://alanba.example/1"].id
+        assert by_link["https://alanba.example/1"].duplicate_of == original_id
+        assert not session.exec(select(ArticleBand).where(ArticleBand.article_id == copy_id)).all()
+        session.add_all(ArticleBand(article_id=copy_id, band=band, hash=value)  # as an older version stored it
+                        for band, value in enumerate(first_copy.features.band_hashes))
+        session.commit()
+    second_copy = candidate(syndicated_copy("missing_spaces"), "https://alrai.example/1")
+    store.record_poll(_poll(config, "alrai", [second_copy], now + timedelta(minutes=2)))
+    with store.session() as session:
+        stored = session.exec(select(Article).where(Article.link == "https://alrai.example/1")).one()
+    assert stored.duplicate_of == original_id
+    store.engine.dispose()

@@ -358,7 +358,9 @@ class SqlDedup:
     def _by_band(self, features: list[ArticleFeatures]) -> dict[int, list[_Known]]:
         """Stored originals sharing at least one LSH band value with any article of the batch.
         Band values are band-specific (the band number is mixed in), so one IN list on the
-        indexed hash column finds them. Copies are left out (since #13 they get no band rows;
+        indexed hash column finds them (joining the article there made PostgreSQL scan and
+        hash the article table while its statistics were those of an empty table, in the
+        first pass of a new database). Copies are left out (since #13 they get no band rows;
         older databases have some): a copy of a copy is a copy of the original, and fetching
         every stored copy of a syndicated article made each new one cost more than the last
         (poll_bench's farm at 2,000 feeds: hundreds of copies of each relevant article)."""
@@ -366,20 +368,16 @@ class SqlDedup:
         if not values:
             return {}
         hits = select_in(
-            self.session,
-            lambda among: select(ArticleBand.article_id, ArticleBand.hash)
-            .join(Article, Article.id == ArticleBand.article_id)  # type: ignore[arg-type]
-            .where(among(ArticleBand.hash), Article.duplicate_of.is_(None)),  # type: ignore[arg-type, union-attr]
-            values,
+            self.session, lambda among: select(ArticleBand.article_id, ArticleBand.hash).where(among(ArticleBand.hash)), values,  # type: ignore[arg-type]
         )
         if not hits:
             return {}
         ids = sorted({hit.article_id for hit in hits})
-        rows = select_in(
+        rows = select_in(  # the originals among them: a hit on a copy's band is dropped below
             self.session,
             lambda among: select(Article.id, Article.story_id, Article.duplicate_of, Article.features, *self._story_columns())
             .outerjoin(Story, Story.id == Article.story_id)  # type: ignore[arg-type]
-            .where(among(Article.id)),  # type: ignore[arg-type]
+            .where(among(Article.id), Article.duplicate_of.is_(None)),  # type: ignore[arg-type, union-attr]
             ids,
         )
         for row in rows:
@@ -390,7 +388,8 @@ class SqlDedup:
         }
         by_band: dict[int, list[_Known]] = {}
         for hit in hits:
-            by_band.setdefault(hit.hash, []).append(known[hit.article_id])
+            if hit.article_id in known:
+                by_band.setdefault(hit.hash, []).append(known[hit.article_id])
         return by_band
 
     def _near_copy(
