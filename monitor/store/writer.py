@@ -1,5 +1,5 @@
 """The batch writer: exact, near-duplicate and story decisions for new articles, written
-with a few executemany statements per batch."""
+with a few bulk inserts per batch (monitor.store.bulk)."""
 
 from __future__ import annotations
 
@@ -118,8 +118,7 @@ class SqlDedup:
         self._stories: dict[int, _StoryState] = {}  # stored stories read by this batch
 
     def insert_all(self, items: Sequence[Incoming], rules_fingerprint: str) -> list[InsertOutcome]:
-        """Decide every new entry in memory, then write the batch with a few executemany
-        statements."""
+        """Decide every new entry in memory, then write the batch with a few bulk inserts."""
         if not items:
             return []
         features = [item.candidate.features for item in items]
@@ -153,7 +152,7 @@ class SqlDedup:
         return [plan.outcome() if plan else InsertOutcome(stored=False) for plan in plans]
 
     def _write(self, plans: list[_Plan | None], fresh: list[_Plan], rules_fingerprint: str) -> None:
-        """Bulk INSERTs (executemany) of the batch's new stories, then its articles, then its
+        """Bulk inserts (bulk.insert_rows) of the batch's new stories, then its articles, then its
         band hashes. Article ids are read back (by feed+guid) only where something refers to
         them: a new story's headline, band rows, copies of an article of the same batch. The
         ORM's unit of work, or INSERT … RETURNING in parameter order (which SQLAlchemy runs
