@@ -274,8 +274,11 @@ class Fetcher:
         return _with_body(common, req, body, started)
 
 
+@functools.lru_cache(maxsize=4096)
 def _host_key(url: str) -> str:
-    """Scheme, host and port: what a connection (and the per-host limit) is for."""
+    """Scheme, host and port: what a connection (and the per-host limit) is for. Cached: a
+    daemon asks for the same few thousand feed URLs every pass, and parsing one into an
+    httpx.URL was 2 % of a warm pass (500 feeds, all 304)."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
