@@ -460,14 +460,20 @@ def _descends_from_us(proc: Path) -> bool:
         return False
     me = str(os.getpid())
     for _ in range(4):
-        try:
-            ppid = next(l.split()[1] for l in (proc / "status").read_text().splitlines() if l.startswith("PPid:"))
-        except (OSError, StopIteration):
+        ppid = _parent_pid(proc)
+        if ppid is None:
             return False
         if ppid == me:
             return True
         proc = Path("/proc") / ppid
     return False
+
+
+def _parent_pid(proc: Path) -> str | None:
+    try:
+        return next(line.split()[1] for line in (proc / "status").read_text().splitlines() if line.startswith("PPid:"))
+    except (OSError, StopIteration):  # gone meanwhile
+        return None
 
 
 def _role(proc: Path) -> str:
@@ -476,10 +482,9 @@ def _role(proc: Path) -> str:
     try:
         if b"resource_tracker" in (proc / "cmdline").read_bytes():
             return "tracker"
-        ppid = next(l.split()[1] for l in (proc / "status").read_text().splitlines() if l.startswith("PPid:"))
-    except (OSError, StopIteration):
+    except OSError:
         return "worker"
-    return "forkserver" if ppid == str(os.getpid()) else "worker"
+    return "forkserver" if _parent_pid(proc) == str(os.getpid()) else "worker"
 
 
 def reset_own_peak() -> None:
@@ -671,7 +676,9 @@ class Round:
     def brief(self) -> str:
         return (
             f"cold {self.cold_s:.2f} s, warm {self.warm_s:.2f} s, stored {self.stored},"
-            f" RSS main {self.own_mb:.0f} MB (at start {self.own_start_mb:.0f}) + workers {' + '.join(f'{mb:.0f}' for mb in self.worker_mbs)} MB,"
+            f" RSS main {self.own_mb:.0f} MB (at start {self.own_start_mb:.0f}) + parse workers"
+            f" {' + '.join(f'{mb:.0f}' for mb in self.parse_worker_mbs)} MB"
+            f" ({', '.join(f'{role} {mb:.0f}' for role, mb in sorted(self.helper_mbs.items()))} MB beside),"
             f" PSS total {self.pss_mb:.0f} MB"
         )
 

@@ -18,13 +18,21 @@ from monitor.store.bulk import insert_rows, select_in, select_pairs
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
 
-def _engine_with_stories(db_url: str, count: int) -> Engine:
+# Every column of story with a Python-side default: insert_rows applies none.
+STORY_COLUMNS = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at", "event")
+
+
+def _migrated(db_url: str) -> Engine:
     engine = make_engine(db_url)
     upgrade(engine)
-    columns = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at", "event")
+    return engine
+
+
+def _engine_with_stories(db_url: str, count: int) -> Engine:
+    engine = _migrated(db_url)
     rows = [(f"k{i}", NOW + timedelta(seconds=i), "kw-uk" if i % 3 else None, None, None, 0.0, None, None, None) for i in range(count)]
     with engine.begin() as connection:
-        insert_rows(connection, Story.__table__, columns, rows)  # type: ignore[attr-defined]
+        insert_rows(connection, Story.__table__, STORY_COLUMNS, rows)  # type: ignore[attr-defined]
     return engine
 
 
@@ -85,8 +93,7 @@ def test_inserted_rows_keep_their_instant_in_utc(db_url: str) -> None:
 
 
 def _engine_with_attempts(db_url: str, pairs: list[tuple[str, str]]) -> Engine:
-    engine = make_engine(db_url)
-    upgrade(engine)
+    engine = _migrated(db_url)
     with engine.begin() as connection:
         for feed_id in sorted({feed_id for feed_id, _ in pairs}):
             connection.execute(text(
@@ -113,13 +120,11 @@ def test_inserted_text_comes_back_as_it_was_written(db_url: str) -> None:
     """COPY's text format on PostgreSQL escapes what it must: tabs, line ends, backslashes,
     the two characters \\N (not NULL), right-to-left text and characters beyond the BMP."""
     tricky = ["a\tb", "line\nbreak\r\n", "back\\slash", "\\N", "الكويت – المملكة المتحدة", "𝔘𝔎 🇰🇼", ""]
-    engine = make_engine(db_url)
-    upgrade(engine)
-    columns = ("key", "first_seen_at", "watch", "round", "flagged_at", "score", "first_published_at", "last_published_at", "event")
+    engine = _migrated(db_url)
     rows = [(f"k{i}", NOW, value, None, None, 0.5, None, None, None) for i, value in enumerate(tricky)]
     rows.append(("k-null", NOW, None, 3, NOW, 1.25, NOW, NOW, "session"))
     with engine.begin() as connection:
-        insert_rows(connection, Story.__table__, columns, rows)  # type: ignore[attr-defined]
+        insert_rows(connection, Story.__table__, STORY_COLUMNS, rows)  # type: ignore[attr-defined]
     with Session(engine) as session:
         stored = {story.key: story for story in session.exec(select(Story))}
     assert [stored[f"k{i}"].watch for i in range(len(tricky))] == tricky
